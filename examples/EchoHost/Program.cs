@@ -1,0 +1,19 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Transport.Hosting;
+using Transport.Protocols.Echo;
+
+// An echo server (RFC 862) on every endpoint in appsettings.json: TCP and a Unix socket by default.
+// Override any value on the command line, e.g. --Transport:Endpoints:tcp:Url=tcp://127.0.0.1:0
+HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+{
+    Args = args,
+    ContentRootPath = AppContext.BaseDirectory,
+});
+builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+
+builder.Services.AddTransport(builder.Configuration.GetSection("Transport"))
+    .AddProtocol<EchoProtocol>("echo");
+
+await builder.Build().RunAsync();

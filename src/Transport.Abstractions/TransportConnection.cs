@@ -1,0 +1,83 @@
+using System.IO.Pipelines;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace Transport;
+
+/// <summary>
+/// Base class for a transport's connections: the <see cref="ConnectionContext"/> a protocol sees, with the
+/// standard features (id, items, transport pipe, end points, lifetime and close notification) already in
+/// <see cref="Features"/>. A transport derives from it and implements <c>Abort(ConnectionAbortedException)</c>
+/// and <c>DisposeAsync</c>.
+/// </summary>
+public abstract class TransportConnection : ConnectionContext,
+    IConnectionIdFeature,
+    IConnectionTransportFeature,
+    IConnectionItemsFeature,
+    IConnectionLifetimeFeature,
+    IConnectionEndPointFeature,
+    IConnectionLifetimeNotificationFeature
+{
+    private static long s_lastId = DateTime.UtcNow.Ticks;
+
+    private readonly FeatureCollection _features = new(6);
+    private readonly CancellationTokenSource _closeRequested = new();
+    private IDictionary<object, object?>? _items;
+    private string? _connectionId;
+
+    /// <summary>Creates the connection and registers its standard features.</summary>
+    protected TransportConnection()
+    {
+        _features.Set<IConnectionIdFeature>(this);
+        _features.Set<IConnectionTransportFeature>(this);
+        _features.Set<IConnectionItemsFeature>(this);
+        _features.Set<IConnectionLifetimeFeature>(this);
+        _features.Set<IConnectionEndPointFeature>(this);
+        _features.Set<IConnectionLifetimeNotificationFeature>(this);
+        ConnectionClosedRequested = _closeRequested.Token;
+    }
+
+    /// <inheritdoc />
+    public override string ConnectionId
+    {
+        get => _connectionId ??= Interlocked.Increment(ref s_lastId).ToString("X", System.Globalization.CultureInfo.InvariantCulture);
+        set => _connectionId = value;
+    }
+
+    /// <inheritdoc />
+    public override IFeatureCollection Features => _features;
+
+    /// <inheritdoc />
+    public override IDictionary<object, object?> Items
+    {
+        get => _items ??= new Dictionary<object, object?>();
+        set => _items = value;
+    }
+
+    /// <inheritdoc />
+    public override IDuplexPipe Transport { get; set; } = null!;
+
+    /// <inheritdoc />
+    public CancellationToken ConnectionClosedRequested { get; set; }
+
+    /// <summary>
+    /// Asks the protocol to finish its work and close (e.g. when the host is stopping). The connection is
+    /// not closed by this call; a protocol that does not observe <see cref="ConnectionClosedRequested"/>
+    /// carries on until the host's shutdown deadline aborts it.
+    /// </summary>
+    public void RequestClose()
+    {
+        try
+        {
+            _closeRequested.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Already disposed: the connection is gone, there is nothing to ask.
+        }
+    }
+
+    /// <summary>Releases the close-request token source; call from <c>DisposeAsync</c>.</summary>
+    protected void DisposeCloseRequest() => _closeRequested.Dispose();
+}

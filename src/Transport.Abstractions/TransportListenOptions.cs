@@ -1,0 +1,28 @@
+namespace Transport;
+
+/// <summary>
+/// Per-listener limits a host passes to a transport when it binds an endpoint.
+/// </summary>
+public sealed class TransportListenOptions
+{
+    /// <summary>The default value of <see cref="MaxReadBufferSize"/>: 1 MiB.</summary>
+    public const long DefaultMaxReadBufferSize = 1024 * 1024;
+
+    /// <summary>The default value of <see cref="MaxWriteBufferSize"/>: 64 KiB.</summary>
+    public const long DefaultMaxWriteBufferSize = 64 * 1024;
+
+    /// <summary>
+    /// The most bytes received from a peer and not yet consumed by the protocol. When reached, the
+    /// transport stops reading from that peer until the protocol catches up (TCP flow control pushes
+    /// back on the sender).
+    /// </summary>
+    /// <remarks>Defaults to 1 MiB. 0 means no limit.</remarks>
+    public long MaxReadBufferSize { get; set; } = DefaultMaxReadBufferSize;
+
+    /// <summary>
+    /// The most bytes written by the protocol and not yet sent to the peer. When reached, the
+    /// protocol's <c>FlushAsync</c> waits until the peer has taken enough.
+    /// </summary>
+    /// <remarks>Defaults to 64 KiB. 0 means no limit.</remarks>
+    public long MaxWriteBufferSize { get; set; } = DefaultMaxWriteBufferSize;
+}

@@ -1,0 +1,42 @@
+using Microsoft.Extensions.Logging;
+
+namespace Transport.Hosting.Internal;
+
+internal static partial class TransportLog
+{
+    [LoggerMessage(1, LogLevel.Information, "Listening on {Url} (endpoint '{Endpoint}', protocol '{Protocol}')")]
+    public static partial void Listening(ILogger logger, string url, string endpoint, string protocol);
+
+    [LoggerMessage(2, LogLevel.Warning, "No endpoints are configured under {Path}:Endpoints; the server listens on nothing.")]
+    public static partial void NoEndpoints(ILogger logger, string path);
+
+    [LoggerMessage(3, LogLevel.Debug, "Connection {ConnectionId} on '{Endpoint}' accepted from {RemoteEndPoint}.")]
+    public static partial void ConnectionAccepted(ILogger logger, string connectionId, string endpoint, string? remoteEndPoint);
+
+    [LoggerMessage(4, LogLevel.Debug, "Connection {ConnectionId} on '{Endpoint}' closed.")]
+    public static partial void ConnectionClosed(ILogger logger, string connectionId, string endpoint);
+
+    [LoggerMessage(5, LogLevel.Debug, "Connection {ConnectionId} on '{Endpoint}' ended by the peer or transport: {Reason}")]
+    public static partial void ConnectionEndedByTransport(ILogger logger, string connectionId, string endpoint, string reason);
+
+    [LoggerMessage(6, LogLevel.Error, "Protocol '{Protocol}' failed on connection {ConnectionId} (endpoint '{Endpoint}'); that connection is closed, others carry on.")]
+    public static partial void ProtocolFailed(ILogger logger, string protocol, string connectionId, string endpoint, Exception exception);
+
+    [LoggerMessage(7, LogLevel.Warning, "Endpoint '{Endpoint}' reached its limit of {Limit} concurrent connections; new connections are closed at once until one ends.")]
+    public static partial void ConnectionLimitReached(ILogger logger, string endpoint, long limit);
+
+    [LoggerMessage(8, LogLevel.Debug, "Connection {ConnectionId} on '{Endpoint}' refused: {Limit} connections are open.")]
+    public static partial void ConnectionRejected(ILogger logger, string connectionId, string endpoint, long limit);
+
+    [LoggerMessage(9, LogLevel.Information, "Stopping: {Count} connection(s) open on '{Endpoint}', waiting up to {Timeout} for them to finish.")]
+    public static partial void Draining(ILogger logger, long count, string endpoint, TimeSpan timeout);
+
+    [LoggerMessage(10, LogLevel.Warning, "Shutdown deadline reached: aborting {Count} connection(s) on '{Endpoint}'.")]
+    public static partial void AbortingAtDeadline(ILogger logger, long count, string endpoint);
+
+    [LoggerMessage(11, LogLevel.Error, "Accepting connections on '{Endpoint}' failed; the endpoint stops accepting.")]
+    public static partial void AcceptFailed(ILogger logger, string endpoint, Exception exception);
+
+    [LoggerMessage(12, LogLevel.Information, "Stopped listening on {Url} (endpoint '{Endpoint}').")]
+    public static partial void Unbound(ILogger logger, string url, string endpoint);
+}

@@ -1,0 +1,29 @@
+using System.Diagnostics.Metrics;
+
+namespace Transport.Hosting.Internal;
+
+/// <summary>The server's instruments, in the <c>Transport</c> meter.</summary>
+internal sealed class TransportMetrics
+{
+    public const string MeterName = "Transport";
+
+    public TransportMetrics(IMeterFactory? meterFactory)
+    {
+        Meter meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
+        Active = meter.CreateUpDownCounter<long>("transport.connections.active", "{connection}", "Connections being served.");
+        Accepted = meter.CreateCounter<long>("transport.connections.accepted", "{connection}", "Connections accepted and handed to a protocol.");
+        Rejected = meter.CreateCounter<long>("transport.connections.rejected", "{connection}", "Connections closed at once because the endpoint was at its limit.");
+        Aborted = meter.CreateCounter<long>("transport.connections.aborted_at_shutdown", "{connection}", "Connections aborted when the shutdown deadline passed.");
+        ProtocolErrors = meter.CreateCounter<long>("transport.protocol.errors", "{error}", "Connections ended by an exception from their protocol.");
+    }
+
+    public UpDownCounter<long> Active { get; }
+
+    public Counter<long> Accepted { get; }
+
+    public Counter<long> Rejected { get; }
+
+    public Counter<long> Aborted { get; }
+
+    public Counter<long> ProtocolErrors { get; }
+}

@@ -1,0 +1,135 @@
+using System.Net;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.DependencyInjection;
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Transport.Hosting.Internal;
+
+/// <summary>
+/// The hosted service: at start binds every endpoint (unbinding all of them if one fails), then accepts;
+/// at stop unbinds, asks connections to close, waits until each endpoint's deadline, then aborts the rest.
+/// </summary>
+internal sealed class TransportServer : IHostedService, ITransportServer
+{
+    private readonly IOptions<TransportServerOptions> _options;
+    private readonly IServiceProvider _services;
+    private readonly ITransportFactory[] _transports;
+    private readonly ProtocolRegistration[] _protocols;
+    private readonly TransportConfigurationPath _path;
+    private readonly ILogger _logger;
+    private readonly TransportMetrics _metrics;
+    private List<EndpointListener> _listeners = [];
+
+    public TransportServer(
+        IOptions<TransportServerOptions> options,
+        IServiceProvider services,
+        IEnumerable<ITransportFactory> transports,
+        IEnumerable<ProtocolRegistration> protocols,
+        TransportConfigurationPath path,
+        ILoggerFactory loggerFactory)
+    {
+        _options = options;
+        _services = services;
+        _transports = [.. transports];
+        _protocols = [.. protocols];
+        _path = path;
+        _logger = loggerFactory.CreateLogger("Transport.Hosting");
+        _metrics = new TransportMetrics(services.GetService<IMeterFactory>());
+    }
+
+    public IReadOnlyList<TransportBinding> Bindings => [.. _listeners.Select(l => l.Binding)];
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        TransportServerOptions options = _options.Value;
+        if (options.Endpoints.Count == 0)
+        {
+            TransportLog.NoEndpoints(_logger, _path.Path);
+            return;
+        }
+
+        var bound = new List<EndpointListener>();
+        try
+        {
+            foreach ((string name, TransportEndpointOptions endpoint) in options.Endpoints.OrderBy(e => e.Key, StringComparer.OrdinalIgnoreCase))
+            {
+                await BindEndpointAsync(name, endpoint, options.Limits, bound, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch
+        {
+            foreach (EndpointListener listener in bound)
+            {
+                await listener.UnbindAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+
+            throw;
+        }
+
+        _listeners = bound;
+        foreach (EndpointListener listener in bound)
+        {
+            listener.Start();
+            TransportLog.Listening(_logger, listener.Binding.Url, listener.Name, listener.ProtocolName);
+        }
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        List<EndpointListener> listeners = _listeners;
+        foreach (EndpointListener listener in listeners)
+        {
+            await listener.UnbindAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await Task.WhenAll(listeners.Select(l => l.DrainAsync(cancellationToken))).ConfigureAwait(false);
+    }
+
+    private async Task BindEndpointAsync(string name, TransportEndpointOptions endpoint, TransportLimits global,
+        List<EndpointListener> bound, CancellationToken cancellationToken)
+    {
+        string url = endpoint.Url!;
+        string protocolName = endpoint.Protocol!;
+        ConnectionHandler protocol = ResolveProtocol(protocolName);
+        TransportLimits limits = endpoint.Limits;
+        var listenOptions = new TransportListenOptions
+        {
+            MaxReadBufferSize = limits.MaxReadBufferSize ?? global.MaxReadBufferSize ?? TransportListenOptions.DefaultMaxReadBufferSize,
+            MaxWriteBufferSize = limits.MaxWriteBufferSize ?? global.MaxWriteBufferSize ?? TransportListenOptions.DefaultMaxWriteBufferSize,
+        };
+        long? maxConnections = limits.MaxConcurrentConnections ?? global.MaxConcurrentConnections;
+        TimeSpan shutdownTimeout = limits.ShutdownTimeout ?? global.ShutdownTimeout ?? TransportLimits.DefaultShutdownTimeout;
+
+        foreach (EndPoint address in TransportUrl.ParseListenEndPoints(url))
+        {
+            ITransportFactory transport = _transports.First(t => t.CanBind(address));
+            IConnectionListener listener;
+            try
+            {
+                listener = await transport.BindAsync(address, listenOptions, cancellationToken).ConfigureAwait(false);
+            }
+            catch (AddressInUseException ex)
+            {
+                throw new AddressInUseException(
+                    $"{_path.Path}:Endpoints:{name}: cannot listen on {TransportUrl.Format(address)} ('{url}'): {ex.Message}", ex);
+            }
+            catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
+            {
+                throw new InvalidOperationException(
+                    $"{_path.Path}:Endpoints:{name}: cannot listen on {TransportUrl.Format(address)} ('{url}'): {ex.Message}", ex);
+            }
+
+            bound.Add(new EndpointListener(name, protocolName, listener, protocol, maxConnections, shutdownTimeout,
+                _logger, _metrics));
+        }
+    }
+
+    private ConnectionHandler ResolveProtocol(string name)
+    {
+        ProtocolRegistration registration = _protocols.First(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase));
+        return (ConnectionHandler)_services.GetRequiredService(registration.HandlerType);
+    }
+}

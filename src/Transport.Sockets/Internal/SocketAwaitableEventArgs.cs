@@ -1,0 +1,85 @@
+using System.Buffers;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Threading.Tasks.Sources;
+
+namespace Transport.Sockets.Internal;
+
+/// <summary>
+/// A reusable socket operation awaited as a <see cref="ValueTask{Int32}"/>: no allocation per receive or send.
+/// The continuation runs on the thread that completed the operation (no extra thread-pool hop).
+/// </summary>
+internal sealed class SocketAwaitableEventArgs : SocketAsyncEventArgs, IValueTaskSource<int>
+{
+    private ManualResetValueTaskSourceCore<int> _source;
+    private List<ArraySegment<byte>>? _bufferList;
+
+    public SocketAwaitableEventArgs()
+        : base(unsafeSuppressExecutionContextFlow: true)
+    {
+    }
+
+    public ValueTask<int> ReceiveAsync(Socket socket, Memory<byte> buffer)
+    {
+        SetBuffer(buffer);
+        _source.Reset();
+        return socket.ReceiveAsync(this) ? new ValueTask<int>(this, _source.Version) : CompletedSynchronously();
+    }
+
+    public ValueTask<int> SendAsync(Socket socket, in ReadOnlySequence<byte> buffer)
+    {
+        if (buffer.IsSingleSegment)
+        {
+            if (BufferList is not null)
+            {
+                BufferList = null;
+            }
+
+            SetBuffer(MemoryMarshal.AsMemory(buffer.First));
+        }
+        else
+        {
+            SetBuffer(null, 0, 0);
+            List<ArraySegment<byte>> list = _bufferList ??= new List<ArraySegment<byte>>(8);
+            list.Clear();
+            foreach (ReadOnlyMemory<byte> segment in buffer)
+            {
+                if (!MemoryMarshal.TryGetArray(segment, out ArraySegment<byte> array))
+                {
+                    throw new InvalidOperationException("The socket transport needs array-backed buffers.");
+                }
+
+                list.Add(array);
+            }
+
+            BufferList = list;
+        }
+
+        _source.Reset();
+        return socket.SendAsync(this) ? new ValueTask<int>(this, _source.Version) : CompletedSynchronously();
+    }
+
+    private ValueTask<int> CompletedSynchronously() =>
+        SocketError == SocketError.Success
+            ? new ValueTask<int>(BytesTransferred)
+            : ValueTask.FromException<int>(new SocketException((int)SocketError));
+
+    protected override void OnCompleted(SocketAsyncEventArgs e)
+    {
+        if (SocketError == SocketError.Success)
+        {
+            _source.SetResult(BytesTransferred);
+        }
+        else
+        {
+            _source.SetException(new SocketException((int)SocketError));
+        }
+    }
+
+    int IValueTaskSource<int>.GetResult(short token) => _source.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource<int>.GetStatus(short token) => _source.GetStatus(token);
+
+    void IValueTaskSource<int>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _source.OnCompleted(continuation, state, token, flags);
+}

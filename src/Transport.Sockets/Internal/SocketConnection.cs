@@ -1,0 +1,307 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+
+namespace Transport.Sockets.Internal;
+
+/// <summary>
+/// One socket as a <see cref="ConnectionContext"/>: a receive loop fills the input pipe, a send loop drains
+/// the output pipe. Both run until the peer or the protocol is done, then the socket is closed.
+/// </summary>
+internal sealed class SocketConnection : TransportConnection
+{
+    private const int MinimumReceiveSegment = 2048;
+
+    private readonly Socket _socket;
+    private readonly ILogger _logger;
+    private readonly Pipe _input;
+    private readonly Pipe _output;
+    private readonly SocketAwaitableEventArgs _receiveArgs = new();
+    private readonly SocketAwaitableEventArgs _sendArgs = new();
+    private readonly CancellationTokenSource _closed = new();
+    private readonly bool _waitForData;
+    private readonly TimeSpan _drainTimeout;
+    private readonly object _abortLock = new();
+    private ConnectionAbortedException? _abortReason;
+    private Task _processing = Task.CompletedTask;
+    private int _closedFired;
+    private int _disposed;
+
+    public SocketConnection(Socket socket, SocketTransportOptions options, TransportListenOptions limits, ILogger logger)
+    {
+        _socket = socket;
+        _logger = logger;
+        _waitForData = options.WaitForDataBeforeAllocatingBuffer;
+        _drainTimeout = options.DrainTimeout;
+        LocalEndPoint = socket.LocalEndPoint;
+        RemoteEndPoint = socket.RemoteEndPoint;
+        ConnectionClosed = _closed.Token;
+
+        PipeScheduler app = options.InlineScheduling ? PipeScheduler.Inline : PipeScheduler.ThreadPool;
+        _input = new Pipe(new PipeOptions(
+            readerScheduler: app,
+            writerScheduler: PipeScheduler.Inline,
+            pauseWriterThreshold: limits.MaxReadBufferSize,
+            resumeWriterThreshold: limits.MaxReadBufferSize / 2,
+            useSynchronizationContext: false));
+        _output = new Pipe(new PipeOptions(
+            readerScheduler: PipeScheduler.Inline,
+            writerScheduler: app,
+            pauseWriterThreshold: limits.MaxWriteBufferSize,
+            resumeWriterThreshold: limits.MaxWriteBufferSize / 2,
+            useSynchronizationContext: false));
+        Transport = new DuplexPipe(_input.Reader, _output.Writer);
+    }
+
+    public void Start() => _processing = ProcessAsync();
+
+    public override void Abort(ConnectionAbortedException abortReason)
+    {
+        lock (_abortLock)
+        {
+            if (_abortReason is not null)
+            {
+                return;
+            }
+
+            _abortReason = abortReason;
+        }
+
+        SocketsLog.ConnectionAborted(_logger, ConnectionId, abortReason.Message);
+        _output.Reader.CancelPendingRead();
+        _socket.Dispose();
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        // The protocol is done with both directions; the loops finish what is buffered and close.
+        _input.Reader.Complete();
+        _output.Writer.Complete();
+        try
+        {
+            await _processing.WaitAsync(_drainTimeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            Abort(new ConnectionAbortedException("The peer did not close within the drain timeout."));
+            await _processing.ConfigureAwait(false);
+        }
+
+        _closed.Dispose();
+        DisposeCloseRequest();
+        _receiveArgs.Dispose();
+        _sendArgs.Dispose();
+        await base.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private async Task ProcessAsync()
+    {
+        Task receiving = ReceiveLoopAsync();
+        Task sending = SendLoopAsync();
+        await receiving.ConfigureAwait(false);
+        await sending.ConfigureAwait(false);
+        _socket.Dispose();
+    }
+
+    private async Task ReceiveLoopAsync()
+    {
+        Exception? error = null;
+        PipeWriter input = _input.Writer;
+        bool draining = false;
+        try
+        {
+            while (true)
+            {
+                if (_waitForData)
+                {
+                    await _receiveArgs.ReceiveAsync(_socket, Memory<byte>.Empty).ConfigureAwait(false);
+                }
+
+                Memory<byte> buffer = input.GetMemory(MinimumReceiveSegment);
+                int received = await _receiveArgs.ReceiveAsync(_socket, buffer).ConfigureAwait(false);
+                if (received == 0)
+                {
+                    SocketsLog.ConnectionReadFin(_logger, ConnectionId);
+                    break;
+                }
+
+                input.Advance(received);
+                FlushResult flush = await input.FlushAsync().ConfigureAwait(false);
+                if (flush.IsCompleted || flush.IsCanceled)
+                {
+                    draining = true;
+                    break;
+                }
+            }
+
+            if (draining)
+            {
+                await DrainAsync().ConfigureAwait(false);
+            }
+        }
+        catch (SocketException ex) when (_abortReason is not null || SocketErrors.IsAbort(ex.SocketErrorCode))
+        {
+            error = _abortReason ?? new ConnectionAbortedException("The connection was aborted.", ex);
+        }
+        catch (SocketException ex) when (SocketErrors.IsConnectionReset(ex.SocketErrorCode))
+        {
+            SocketsLog.ConnectionReset(_logger, ConnectionId, ex.SocketErrorCode);
+            error = new ConnectionResetException(ex.Message, ex);
+        }
+        catch (ObjectDisposedException ex)
+        {
+            error = _abortReason ?? new ConnectionAbortedException("The connection was aborted.", ex);
+        }
+        catch (Exception ex)
+        {
+            SocketsLog.ConnectionError(_logger, ConnectionId, ex);
+            error = new IOException(ex.Message, ex);
+        }
+        finally
+        {
+            input.Complete(error);
+            FireConnectionClosed();
+        }
+    }
+
+    /// <summary>
+    /// Reads and discards what the peer still sends after the protocol stopped reading, until the peer closes:
+    /// closing a socket with unread data would reset the peer and could destroy the reply it has not read yet.
+    /// </summary>
+    private async Task DrainAsync()
+    {
+        byte[] scratch = ArrayPool<byte>.Shared.Rent(4096);
+        try
+        {
+            while (await _receiveArgs.ReceiveAsync(_socket, scratch).ConfigureAwait(false) != 0)
+            {
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
+    }
+
+    private async Task SendLoopAsync()
+    {
+        Exception? error = null;
+        PipeReader output = _output.Reader;
+        bool completedByProtocol = false;
+        try
+        {
+            while (true)
+            {
+                ReadResult result = await output.ReadAsync().ConfigureAwait(false);
+                if (result.IsCanceled)
+                {
+                    break;
+                }
+
+                ReadOnlySequence<byte> buffer = result.Buffer;
+                if (!buffer.IsEmpty)
+                {
+                    await _sendArgs.SendAsync(_socket, buffer).ConfigureAwait(false);
+                }
+
+                output.AdvanceTo(buffer.End);
+                if (result.IsCompleted)
+                {
+                    completedByProtocol = true;
+                    break;
+                }
+            }
+        }
+        catch (SocketException ex) when (_abortReason is not null || SocketErrors.IsAbort(ex.SocketErrorCode))
+        {
+            error = _abortReason ?? new ConnectionAbortedException("The connection was aborted.", ex);
+        }
+        catch (SocketException ex) when (SocketErrors.IsConnectionReset(ex.SocketErrorCode))
+        {
+            SocketsLog.ConnectionReset(_logger, ConnectionId, ex.SocketErrorCode);
+            error = new ConnectionResetException(ex.Message, ex);
+        }
+        catch (ObjectDisposedException ex)
+        {
+            error = _abortReason ?? new ConnectionAbortedException("The connection was aborted.", ex);
+        }
+        catch (Exception ex)
+        {
+            SocketsLog.ConnectionError(_logger, ConnectionId, ex);
+            error = new IOException(ex.Message, ex);
+        }
+        finally
+        {
+            output.Complete(error);
+            if (completedByProtocol)
+            {
+                // Everything the protocol wrote is sent: tell the peer we are done (FIN), keep reading until it is too.
+                ShutdownSend();
+            }
+            else
+            {
+                // The peer cannot take our bytes any more: stop receiving too, so the connection ends.
+                ShutdownBoth();
+            }
+        }
+    }
+
+    private void ShutdownSend()
+    {
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // The peer is already gone; nothing left to tell it.
+        }
+    }
+
+    private void ShutdownBoth()
+    {
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Already closed.
+        }
+    }
+
+    private void FireConnectionClosed()
+    {
+        if (Interlocked.Exchange(ref _closedFired, 1) != 0)
+        {
+            return;
+        }
+
+        // Callbacks registered by protocols must not run on the receive loop's stack.
+        ThreadPool.UnsafeQueueUserWorkItem(static state =>
+        {
+            try
+            {
+                state.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // Disposed already: nobody is listening.
+            }
+        }, _closed, preferLocal: false);
+    }
+
+    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
+    {
+        public PipeReader Input { get; } = input;
+
+        public PipeWriter Output { get; } = output;
+    }
+}

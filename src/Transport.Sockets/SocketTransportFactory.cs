@@ -1,0 +1,94 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Transport.Sockets.Internal;
+
+namespace Transport.Sockets;
+
+/// <summary>
+/// The TCP and Unix domain socket transport: binds listeners on <see cref="IPEndPoint"/> and
+/// <see cref="UnixDomainSocketEndPoint"/>, and connects to those and to <see cref="DnsEndPoint"/>.
+/// </summary>
+public sealed class SocketTransportFactory : ITransportFactory
+{
+    private readonly SocketTransportOptions _options;
+    private readonly ILogger _logger;
+
+    /// <summary>Creates the transport.</summary>
+    /// <param name="options">The transport's options.</param>
+    /// <param name="loggerFactory">Creates the transport's logger.</param>
+    public SocketTransportFactory(IOptions<SocketTransportOptions> options, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options.Value;
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Transport.Sockets");
+    }
+
+    /// <inheritdoc />
+    public string Name => "socket";
+
+    /// <inheritdoc />
+    public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint or UnixDomainSocketEndPoint;
+
+    /// <inheritdoc />
+    public bool CanConnect(EndPoint endpoint) => endpoint is IPEndPoint or UnixDomainSocketEndPoint or DnsEndPoint;
+
+    /// <inheritdoc />
+    public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default) =>
+        BindAsync(endpoint, new TransportListenOptions(), cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, TransportListenOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        ArgumentNullException.ThrowIfNull(options);
+        if (!CanBind(endpoint))
+        {
+            throw new NotSupportedException($"The socket transport cannot bind {endpoint.GetType().Name} '{endpoint}'.");
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        var listener = new SocketConnectionListener(endpoint, _options, options, _logger);
+        listener.Bind();
+        return new ValueTask<IConnectionListener>(listener);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<ConnectionContext> ConnectAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        if (!CanConnect(endpoint))
+        {
+            throw new NotSupportedException($"The socket transport cannot connect to {endpoint.GetType().Name} '{endpoint}'.");
+        }
+
+        Socket socket = endpoint switch
+        {
+            UnixDomainSocketEndPoint => new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified),
+            IPEndPoint ip => new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp),
+            _ => new Socket(SocketType.Stream, ProtocolType.Tcp),
+        };
+
+        try
+        {
+            await socket.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SocketException ex)
+        {
+            socket.Dispose();
+            throw SocketErrors.ToConnectException(endpoint, ex);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        var connection = new SocketConnection(socket, _options, new TransportListenOptions(), _logger);
+        connection.Start();
+        return connection;
+    }
+}
