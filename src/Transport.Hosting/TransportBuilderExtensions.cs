@@ -1,10 +1,10 @@
 using System.Diagnostics.CodeAnalysis;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Transport.Hosting;
 using Transport.Hosting.Internal;
 
-namespace Transport.Hosting;
+namespace Microsoft.Extensions.DependencyInjection;
 
 /// <summary>
 /// Registers protocols and endpoints on an <see cref="ITransportBuilder"/>.
@@ -49,7 +49,8 @@ public static class TransportBuilderExtensions
     }
 
     /// <summary>
-    /// Adds an endpoint in code, named by its URL: the same as a <c>Transport:Endpoints</c> entry in configuration.
+    /// Adds an endpoint in code, named by its URL (with <c>#2</c>, <c>#3</c>… appended when that name is taken, as by
+    /// two <c>tcp://127.0.0.1:0</c> endpoints): the same as a <c>Transport:Endpoints</c> entry in configuration.
     /// </summary>
     /// <param name="builder">The transport builder.</param>
     /// <param name="url">Where to listen, e.g. <c>tcp://127.0.0.1:7007</c>.</param>
@@ -65,7 +66,13 @@ public static class TransportBuilderExtensions
         {
             var endpoint = new TransportEndpointOptions { Url = url, Protocol = protocol };
             configureLimits?.Invoke(endpoint.Limits);
-            options.Endpoints[url] = endpoint;
+            string name = url;
+            for (int n = 2; options.Endpoints.ContainsKey(name); n++)
+            {
+                name = url + "#" + n.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
+
+            options.Endpoints[name] = endpoint;
         });
         return builder;
     }

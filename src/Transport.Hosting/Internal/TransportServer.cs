@@ -42,6 +42,9 @@ internal sealed class TransportServer : IHostedService, ITransportServer
 
     public IReadOnlyList<TransportBinding> Bindings => [.. _listeners.Select(l => l.Binding)];
 
+    /// <summary>Connections being served on all endpoints.</summary>
+    public long ActiveConnections => _listeners.Sum(l => l.ActiveConnections);
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         TransportServerOptions options = _options.Value;

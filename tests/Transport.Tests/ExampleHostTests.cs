@@ -1,0 +1,83 @@
+using System.Text;
+using System.Text.RegularExpressions;
+using Transport.Tests.Support;
+
+namespace Transport.Tests;
+
+/// <summary>examples/EchoHost and examples/EchoClient, run as a user runs them, against real external clients.</summary>
+public sealed class ExampleHostTests : IDisposable
+{
+    private readonly string _directory = TestServer.NewTempDirectory();
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_directory))
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task EchoHost_SocatOverTcpAndUnix_GetsOneMebibyteBackByteForByte_ThenSigtermExitsCleanly()
+    {
+        string socat = Tool.RequireOnPath("socat");
+        string socketPath = Path.Combine(_directory, "echo.sock");
+        await using ExampleProcess host = ExampleProcess.Start("EchoHost",
+            "--Transport:Endpoints:tcp:Url=tcp://127.0.0.1:0",
+            "--Transport:Endpoints:unix:Url=unix:" + socketPath);
+        Match tcp = await host.WaitForLineAsync(@"Listening on tcp://127\.0\.0\.1:(\d+) \(endpoint 'tcp', protocol 'echo'\)");
+        await host.WaitForLineAsync("Listening on unix:" + Regex.Escape(socketPath));
+        byte[] payload = ConnectionExtensions.RandomBytes(1024 * 1024);
+
+        var overTcp = await Tool.RunAsync(socat, ["-t", "10", "-", "TCP:127.0.0.1:" + tcp.Groups[1].Value], payload);
+        var overUnix = await Tool.RunAsync(socat, ["-t", "10", "-", "UNIX-CONNECT:" + socketPath], payload);
+
+        Assert.Equal(0, overTcp.ExitCode);
+        Assert.True(payload.AsSpan().SequenceEqual(overTcp.Output), $"tcp echo differs: {overTcp.Output.Length} bytes back, {overTcp.Error}");
+        Assert.Equal(0, overUnix.ExitCode);
+        Assert.True(payload.AsSpan().SequenceEqual(overUnix.Output), $"unix echo differs: {overUnix.Output.Length} bytes back, {overUnix.Error}");
+
+        Assert.Equal(0, await host.StopAsync());
+        Assert.False(File.Exists(socketPath), "the socket file was left behind");
+        Assert.Contains(host.Output, l => l.Contains("Stopped listening on unix:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task EchoClient_AgainstEchoHost_PrintsTheEcho_OverTcpAndUnix()
+    {
+        string socketPath = Path.Combine(_directory, "echo.sock");
+        await using ExampleProcess host = ExampleProcess.Start("EchoHost",
+            "--Transport:Endpoints:tcp:Url=tcp://127.0.0.1:0",
+            "--Transport:Endpoints:unix:Url=unix:" + socketPath);
+        Match tcp = await host.WaitForLineAsync(@"Listening on (tcp://127\.0\.0\.1:\d+)");
+        await host.WaitForLineAsync("Listening on unix:");
+
+        var overTcp = await Tool.RunAsync("dotnet", [ExampleProcess.AssemblyPath("EchoClient"), tcp.Groups[1].Value, "hello over tcp"]);
+        var overUnix = await Tool.RunAsync("dotnet", [ExampleProcess.AssemblyPath("EchoClient"), "unix:" + socketPath, "hello over unix"]);
+
+        Assert.Equal((0, "hello over tcp\n"), (overTcp.ExitCode, Encoding.UTF8.GetString(overTcp.Output)));
+        Assert.Equal((0, "hello over unix\n"), (overUnix.ExitCode, Encoding.UTF8.GetString(overUnix.Output)));
+    }
+
+    [Fact]
+    public async Task EchoClient_NothingListening_ExitsNonZeroWithOneLineReason()
+    {
+        var result = await Tool.RunAsync("dotnet", [ExampleProcess.AssemblyPath("EchoClient"), "unix:" + Path.Combine(_directory, "none.sock"), "x"]);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Matches(@"^error: Cannot connect to unix:.*none\.sock: there is no socket file at that path\.\n$", result.Error);
+    }
+
+    [Fact]
+    public async Task EchoHost_BadUrlOnCommandLine_FailsAtStartNamingTheKey()
+    {
+        await using ExampleProcess host = ExampleProcess.Start("EchoHost",
+            "--Transport:Endpoints:tcp:Url=tcp://127.0.0.1:70000",
+            "--Transport:Endpoints:unix:Url=unix:" + Path.Combine(_directory, "echo.sock"));
+
+        int exitCode = await host.WaitForExitAsync();
+
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains(host.Output, l => l.Contains("Transport:Endpoints:tcp:Url 'tcp://127.0.0.1:70000' is not a valid endpoint URL", StringComparison.Ordinal));
+    }
+}
