@@ -23,6 +23,8 @@ public abstract class TransportConnection : ConnectionContext,
 
     private readonly FeatureCollection _features = new(6);
     private readonly CancellationTokenSource _closeRequested = new();
+    private readonly CancellationTokenSource _closed = new();
+    private int _closedFired;
     private IDictionary<object, object?>? _items;
     private string? _connectionId;
 
@@ -36,6 +38,7 @@ public abstract class TransportConnection : ConnectionContext,
         _features.Set<IConnectionEndPointFeature>(this);
         _features.Set<IConnectionLifetimeNotificationFeature>(this);
         ConnectionClosedRequested = _closeRequested.Token;
+        ConnectionClosed = _closed.Token;
     }
 
     /// <inheritdoc />
@@ -78,6 +81,47 @@ public abstract class TransportConnection : ConnectionContext,
         }
     }
 
-    /// <summary>Releases the close-request token source; call from <c>DisposeAsync</c>.</summary>
-    protected void DisposeCloseRequest() => _closeRequested.Dispose();
+    /// <summary>
+    /// Signals <c>ConnectionClosed</c> once, when the peer's side of the connection has
+    /// ended. Callbacks registered on the token run on the thread pool, never on the caller's stack.
+    /// </summary>
+    protected void OnConnectionClosed()
+    {
+        if (Interlocked.Exchange(ref _closedFired, 1) != 0)
+        {
+            return;
+        }
+
+        ThreadPool.UnsafeQueueUserWorkItem(static state =>
+        {
+            try
+            {
+                state.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // Disposed already: nobody is listening.
+            }
+        }, _closed, preferLocal: false);
+    }
+
+    /// <summary>Releases the connection's token sources; call from <c>DisposeAsync</c> once the I/O has ended.</summary>
+    protected void DisposeTokens()
+    {
+        _closed.Dispose();
+        _closeRequested.Dispose();
+    }
+
+    /// <summary>Pairs the protocol's ends of the input and output pipes into <see cref="Transport"/>'s type.</summary>
+    /// <param name="input">What the protocol reads.</param>
+    /// <param name="output">What the protocol writes.</param>
+    /// <returns>The duplex pipe.</returns>
+    protected static IDuplexPipe CreateDuplexPipe(PipeReader input, PipeWriter output) => new DuplexPipe(input, output);
+
+    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
+    {
+        public PipeReader Input { get; } = input;
+
+        public PipeWriter Output { get; } = output;
+    }
 }

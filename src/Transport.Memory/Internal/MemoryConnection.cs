@@ -7,8 +7,6 @@ namespace Transport.Memory.Internal;
 internal sealed class MemoryConnection : TransportConnection
 {
     private readonly MemoryConnectionPair _pair;
-    private readonly CancellationTokenSource _closed = new();
-    private int _closedFired;
     private int _disposed;
 
     public MemoryConnection(MemoryConnectionPair pair, TransportListenOptions limits)
@@ -26,8 +24,7 @@ internal sealed class MemoryConnection : TransportConnection
             pauseWriterThreshold: limits.MaxWriteBufferSize,
             resumeWriterThreshold: limits.MaxWriteBufferSize / 2,
             useSynchronizationContext: false));
-        Transport = new DuplexPipe(InputPipe.Reader, OutputPipe.Writer);
-        ConnectionClosed = _closed.Token;
+        Transport = CreateDuplexPipe(InputPipe.Reader, OutputPipe.Writer);
     }
 
     public Pipe InputPipe { get; }
@@ -38,6 +35,9 @@ internal sealed class MemoryConnection : TransportConnection
     public Task OutgoingPump { get; set; } = Task.CompletedTask;
 
     public ConnectionAbortedException? AbortReason { get; set; }
+
+    /// <summary>Called by the pump into this end when the peer's side has ended.</summary>
+    public void SignalConnectionClosed() => OnConnectionClosed();
 
     public override void Abort(ConnectionAbortedException abortReason) => _pair.Abort(this, abortReason);
 
@@ -51,36 +51,9 @@ internal sealed class MemoryConnection : TransportConnection
         InputPipe.Reader.Complete();
         OutputPipe.Writer.Complete();
         await OutgoingPump.ConfigureAwait(false);
-        FireConnectionClosed();
-        _closed.Dispose();
-        DisposeCloseRequest();
+        OnConnectionClosed();
+        DisposeTokens();
         await base.DisposeAsync().ConfigureAwait(false);
     }
 
-    public void FireConnectionClosed()
-    {
-        if (Interlocked.Exchange(ref _closedFired, 1) != 0)
-        {
-            return;
-        }
-
-        ThreadPool.UnsafeQueueUserWorkItem(static state =>
-        {
-            try
-            {
-                state.Cancel();
-            }
-            catch (ObjectDisposedException)
-            {
-                // Disposed already: nobody is listening.
-            }
-        }, _closed, preferLocal: false);
-    }
-
-    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-
-        public PipeWriter Output { get; } = output;
-    }
 }

@@ -108,7 +108,7 @@ internal sealed class MemoryConnectionPair
 
             writer.Complete(toError);
             reader.Complete(fromError);
-            to.FireConnectionClosed();
+            to.SignalConnectionClosed();
         }
     }
 }

@@ -20,13 +20,11 @@ internal sealed class SocketConnection : TransportConnection
     private readonly Pipe _output;
     private readonly SocketAwaitableEventArgs _receiveArgs = new();
     private readonly SocketAwaitableEventArgs _sendArgs = new();
-    private readonly CancellationTokenSource _closed = new();
     private readonly bool _waitForData;
     private readonly TimeSpan _drainTimeout;
     private readonly object _abortLock = new();
     private ConnectionAbortedException? _abortReason;
     private Task _processing = Task.CompletedTask;
-    private int _closedFired;
     private int _disposed;
 
     public SocketConnection(Socket socket, SocketTransportOptions options, TransportListenOptions limits, ILogger logger)
@@ -37,7 +35,6 @@ internal sealed class SocketConnection : TransportConnection
         _drainTimeout = options.DrainTimeout;
         LocalEndPoint = socket.LocalEndPoint;
         RemoteEndPoint = socket.RemoteEndPoint;
-        ConnectionClosed = _closed.Token;
 
         PipeScheduler app = options.InlineScheduling ? PipeScheduler.Inline : PipeScheduler.ThreadPool;
         _input = new Pipe(new PipeOptions(
@@ -52,7 +49,7 @@ internal sealed class SocketConnection : TransportConnection
             pauseWriterThreshold: limits.MaxWriteBufferSize,
             resumeWriterThreshold: limits.MaxWriteBufferSize / 2,
             useSynchronizationContext: false));
-        Transport = new DuplexPipe(_input.Reader, _output.Writer);
+        Transport = CreateDuplexPipe(_input.Reader, _output.Writer);
     }
 
     public void Start() => _processing = ProcessAsync();
@@ -94,8 +91,7 @@ internal sealed class SocketConnection : TransportConnection
             await _processing.ConfigureAwait(false);
         }
 
-        _closed.Dispose();
-        DisposeCloseRequest();
+        DisposeTokens();
         _receiveArgs.Dispose();
         _sendArgs.Dispose();
         await base.DisposeAsync().ConfigureAwait(false);
@@ -146,28 +142,14 @@ internal sealed class SocketConnection : TransportConnection
                 await DrainAsync().ConfigureAwait(false);
             }
         }
-        catch (SocketException ex) when (_abortReason is not null || SocketErrors.IsAbort(ex.SocketErrorCode))
-        {
-            error = _abortReason ?? new ConnectionAbortedException("The connection was aborted.", ex);
-        }
-        catch (SocketException ex) when (SocketErrors.IsConnectionReset(ex.SocketErrorCode))
-        {
-            SocketsLog.ConnectionReset(_logger, ConnectionId, ex.SocketErrorCode);
-            error = new ConnectionResetException(ex.Message, ex);
-        }
-        catch (ObjectDisposedException ex)
-        {
-            error = _abortReason ?? new ConnectionAbortedException("The connection was aborted.", ex);
-        }
         catch (Exception ex)
         {
-            SocketsLog.ConnectionError(_logger, ConnectionId, ex);
-            error = new IOException(ex.Message, ex);
+            error = ToConnectionError(ex);
         }
         finally
         {
             input.Complete(error);
-            FireConnectionClosed();
+            OnConnectionClosed();
         }
     }
 
@@ -219,23 +201,9 @@ internal sealed class SocketConnection : TransportConnection
                 }
             }
         }
-        catch (SocketException ex) when (_abortReason is not null || SocketErrors.IsAbort(ex.SocketErrorCode))
-        {
-            error = _abortReason ?? new ConnectionAbortedException("The connection was aborted.", ex);
-        }
-        catch (SocketException ex) when (SocketErrors.IsConnectionReset(ex.SocketErrorCode))
-        {
-            SocketsLog.ConnectionReset(_logger, ConnectionId, ex.SocketErrorCode);
-            error = new ConnectionResetException(ex.Message, ex);
-        }
-        catch (ObjectDisposedException ex)
-        {
-            error = _abortReason ?? new ConnectionAbortedException("The connection was aborted.", ex);
-        }
         catch (Exception ex)
         {
-            SocketsLog.ConnectionError(_logger, ConnectionId, ex);
-            error = new IOException(ex.Message, ex);
+            error = ToConnectionError(ex);
         }
         finally
         {
@@ -250,6 +218,25 @@ internal sealed class SocketConnection : TransportConnection
                 // The peer cannot take our bytes any more: stop receiving too, so the connection ends.
                 ShutdownBoth();
             }
+        }
+    }
+
+    /// <summary>Turns what a socket loop caught into what the protocol sees: abort, reset, or an I/O error (logged).</summary>
+    private Exception ToConnectionError(Exception ex)
+    {
+        switch (ex)
+        {
+            case SocketException or ObjectDisposedException when _abortReason is not null:
+                return _abortReason;
+            case SocketException socket when SocketErrors.IsAbort(socket.SocketErrorCode):
+            case ObjectDisposedException:
+                return new ConnectionAbortedException("The connection was aborted.", ex);
+            case SocketException socket when SocketErrors.IsConnectionReset(socket.SocketErrorCode):
+                SocketsLog.ConnectionReset(_logger, ConnectionId, socket.SocketErrorCode);
+                return new ConnectionResetException(ex.Message, ex);
+            default:
+                SocketsLog.ConnectionError(_logger, ConnectionId, ex);
+                return new IOException(ex.Message, ex);
         }
     }
 
@@ -277,31 +264,4 @@ internal sealed class SocketConnection : TransportConnection
         }
     }
 
-    private void FireConnectionClosed()
-    {
-        if (Interlocked.Exchange(ref _closedFired, 1) != 0)
-        {
-            return;
-        }
-
-        // Callbacks registered by protocols must not run on the receive loop's stack.
-        ThreadPool.UnsafeQueueUserWorkItem(static state =>
-        {
-            try
-            {
-                state.Cancel();
-            }
-            catch (ObjectDisposedException)
-            {
-                // Disposed already: nobody is listening.
-            }
-        }, _closed, preferLocal: false);
-    }
-
-    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-
-        public PipeWriter Output { get; } = output;
-    }
 }
