@@ -13,10 +13,10 @@ public static class TransportUrl
     /// <summary>The URL forms a listener accepts, for error messages.</summary>
     public const string AcceptedListenForms =
         "tcp://HOST:PORT (HOST: an IPv4 address, [IPv6 address], localhost or * for any; PORT: 0-65535, 0 picks a free port), " +
-        "unix:/absolute/path, memory://name";
+        "udp://HOST:PORT (as tcp), unix:/absolute/path, memory://name";
 
     /// <summary>
-    /// Parses a URL into the endpoints a listener binds. <c>localhost</c> gives the IPv4 and IPv6 loopback
+    /// Parses a URL into the endpoints a listener binds (<c>udp://</c> gives <see cref="UdpEndPoint"/>s). <c>localhost</c> gives the IPv4 and IPv6 loopback
     /// addresses (IPv4 alone when the port is 0, so both cannot get different ports); <c>*</c> gives the
     /// IPv6 any address (dual mode) where IPv6 is supported, else the IPv4 one.
     /// </summary>
@@ -45,6 +45,7 @@ public static class TransportUrl
         IPEndPoint ip => "tcp://" + ip,
         DnsEndPoint dns => "tcp://" + dns.Host + ":" + dns.Port.ToString(CultureInfo.InvariantCulture),
         UnixDomainSocketEndPoint unix => "unix:" + unix,
+        UdpEndPoint udp => udp.ToString(),
         _ => endpoint.ToString() ?? endpoint.GetType().Name,
     };
 
@@ -65,17 +66,16 @@ public static class TransportUrl
             "tcp" => ParseTcp(url, rest, listen),
             "unix" => [ParseUnix(url, rest)],
             "memory" => [ParseMemory(url, rest)],
-            "udp" => throw new NotSupportedException(
-                $"'{url}': the udp transport is not available in this version of Transport; use tcp://, unix: or memory://."),
+            "udp" => [.. ParseTcp(url, rest, listen, "udp").Select(static e => new UdpEndPoint(e))],
             _ => throw Bad(url, $"unknown scheme '{scheme}'"),
         };
     }
 
-    private static EndPoint[] ParseTcp(string url, string rest, bool listen)
+    private static EndPoint[] ParseTcp(string url, string rest, bool listen, string scheme = "tcp")
     {
         if (!rest.StartsWith("//", StringComparison.Ordinal))
         {
-            throw Bad(url, "expected tcp://HOST:PORT");
+            throw Bad(url, $"expected {scheme}://HOST:PORT");
         }
 
         string authority = rest[2..].TrimEnd('/');
@@ -86,7 +86,7 @@ public static class TransportUrl
             int close = authority.IndexOf(']', StringComparison.Ordinal);
             if (close < 0 || close + 1 >= authority.Length || authority[close + 1] != ':')
             {
-                throw Bad(url, "expected tcp://[IPv6]:PORT");
+                throw Bad(url, $"expected {scheme}://[IPv6]:PORT");
             }
 
             host = authority[1..close];
@@ -104,7 +104,7 @@ public static class TransportUrl
             portText = authority[(lastColon + 1)..];
             if (host.Contains(':', StringComparison.Ordinal))
             {
-                throw Bad(url, "an IPv6 address must be in brackets, e.g. tcp://[::1]:7007");
+                throw Bad(url, $"an IPv6 address must be in brackets, e.g. {scheme}://[::1]:7007");
             }
         }
 

@@ -14,7 +14,7 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class TransportServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the Transport server (a hosted service that listens on every configured endpoint), the socket and
+    /// Adds the Transport server (a hosted service that listens on every configured endpoint), the socket, UDP and
     /// memory transports, and <see cref="IConnectionFactory"/> for clients. Safe to call more than once.
     /// </summary>
     /// <param name="services">The service collection.</param>
@@ -24,6 +24,7 @@ public static class TransportServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         services.AddSocketTransport();
         services.AddMemoryTransport();
+        services.AddUdpTransport();
         services.AddOptions<TransportServerOptions>().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TransportServerOptions>, TransportServerOptionsValidator>());
         services.TryAddSingleton<TransportConnectionFactory>();

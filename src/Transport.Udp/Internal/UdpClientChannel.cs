@@ -1,0 +1,56 @@
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+
+namespace Transport.Udp.Internal;
+
+/// <summary>The client side: one connected UDP socket and its receive loop.</summary>
+internal sealed class UdpClientChannel : IDatagramChannel
+{
+    private readonly Socket _socket;
+    private readonly int _maxDatagramSize;
+
+    public UdpClientChannel(Socket socket, UdpTransportOptions options)
+    {
+        _socket = socket;
+        _maxDatagramSize = options.MaxDatagramSize;
+        Connection = new UdpConnection(this, null, new UdpEndPoint(socket.LocalEndPoint!), new UdpEndPoint(socket.RemoteEndPoint!), options);
+    }
+
+    public UdpConnection Connection { get; }
+
+    public void Start() => _ = ReceiveLoopAsync();
+
+    public async ValueTask SendAsync(UdpConnection connection, ReadOnlyMemory<byte> datagram, CancellationToken cancellationToken) =>
+        await _socket.SendAsync(datagram, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+
+    public void OnDisposed(UdpConnection connection) => _socket.Dispose();
+
+    private async Task ReceiveLoopAsync()
+    {
+        byte[] buffer = GC.AllocateUninitializedArray<byte>(_maxDatagramSize + 1, pinned: true);
+        while (true)
+        {
+            int received;
+            try
+            {
+                received = await _socket.ReceiveAsync(buffer, SocketFlags.None).ConfigureAwait(false);
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.ConnectionReset
+                or SocketError.HostUnreachable or SocketError.NetworkUnreachable)
+            {
+                Connection.EndInput(new ConnectionResetException($"The peer {Connection.RemoteEndPoint} is unreachable: {ex.Message}", ex));
+                return;
+            }
+            catch (Exception ex) when (ex is ObjectDisposedException or SocketException)
+            {
+                Connection.EndInput(null);
+                return;
+            }
+
+            if (received <= _maxDatagramSize)
+            {
+                Connection.Deliver(buffer.AsSpan(0, received));
+            }
+        }
+    }
+}

@@ -1,0 +1,119 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+
+namespace Transport.Udp.Internal;
+
+/// <summary>
+/// A UDP peer as a connection: reads are whole datagrams from that peer, each flush is one datagram to it.
+/// </summary>
+internal sealed class UdpConnection : TransportConnection
+{
+    private readonly IDatagramChannel _channel;
+    private readonly DatagramPipeReader _input;
+    private readonly DatagramPipeWriter _output;
+    private CancellationTokenRegistration _closeRequest;
+    private long _lastActivity;
+    private int _outputClosed;
+    private int _disposed;
+
+    public UdpConnection(IDatagramChannel channel, SocketAddress? peer, EndPoint? local, EndPoint? remote, UdpTransportOptions options)
+    {
+        _channel = channel;
+        Peer = peer;
+        LocalEndPoint = local;
+        RemoteEndPoint = remote;
+        _input = new DatagramPipeReader(options.MaxQueuedDatagrams, options.InlineScheduling);
+        _output = new DatagramPipeWriter(this, options.MaxDatagramSize);
+        Transport = CreateDuplexPipe(_input, _output);
+        Touch();
+
+        // At shutdown there is no FIN to wait for: a close request ends the session's input, so the protocol
+        // finishes what is queued and returns.
+        _closeRequest = ConnectionClosedRequested.UnsafeRegister(static s => ((UdpConnection)s!).EndInput(null), this);
+    }
+
+    /// <summary>The peer's address on the listener's socket; null for a client connection.</summary>
+    public SocketAddress? Peer { get; }
+
+    public long LastActivity => Volatile.Read(ref _lastActivity);
+
+    public long DroppedDatagrams => _input.Dropped;
+
+    public bool IsOutputClosed => Volatile.Read(ref _outputClosed) != 0;
+
+    public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
+    public void Touch() => Volatile.Write(ref _lastActivity, Environment.TickCount64);
+
+    /// <summary>Hands a received datagram to the protocol; false when the session's queue is full.</summary>
+    public bool Deliver(ReadOnlySpan<byte> datagram)
+    {
+        Touch();
+        return _input.TryEnqueue(datagram);
+    }
+
+    /// <summary>Ends the protocol's input (idle timeout, shutdown, or an error such as an ICMP unreachable).</summary>
+    public void EndInput(Exception? error)
+    {
+        _input.CompleteWriter(error);
+        OnConnectionClosed();
+    }
+
+    public async ValueTask SendDatagramAsync(ReadOnlyMemory<byte> datagram, CancellationToken cancellationToken)
+    {
+        if (IsOutputClosed)
+        {
+            return;
+        }
+
+        Touch();
+        try
+        {
+            await _channel.SendAsync(this, datagram, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.ConnectionReset
+            or SocketError.HostUnreachable or SocketError.NetworkUnreachable)
+        {
+            Volatile.Write(ref _outputClosed, 1);
+            EndInput(new ConnectionResetException($"The peer {RemoteEndPoint} is unreachable: {ex.Message}", ex));
+            throw new ConnectionResetException($"The peer {RemoteEndPoint} is unreachable: {ex.Message}", ex);
+        }
+        catch (ObjectDisposedException ex)
+        {
+            Volatile.Write(ref _outputClosed, 1);
+            throw new ConnectionAbortedException("The UDP endpoint was closed.", ex);
+        }
+    }
+
+    public override void Abort(ConnectionAbortedException abortReason)
+    {
+        Volatile.Write(ref _outputClosed, 1);
+        EndInput(abortReason);
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        Volatile.Write(ref _outputClosed, 1);
+        await _closeRequest.DisposeAsync().ConfigureAwait(false);
+        _input.Complete();
+        _output.Complete();
+        OnConnectionClosed();
+        _channel.OnDisposed(this);
+        DisposeTokens();
+        await base.DisposeAsync().ConfigureAwait(false);
+    }
+}
+
+/// <summary>What a UDP connection sends through: the listener's shared socket, or a client's connected socket.</summary>
+internal interface IDatagramChannel
+{
+    ValueTask SendAsync(UdpConnection connection, ReadOnlyMemory<byte> datagram, CancellationToken cancellationToken);
+
+    void OnDisposed(UdpConnection connection);
+}

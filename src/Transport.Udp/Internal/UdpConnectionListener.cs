@@ -1,0 +1,259 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Threading.Channels;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+
+namespace Transport.Udp.Internal;
+
+/// <summary>
+/// A bound UDP socket that presents each remote peer as a connection. One receive loop reads datagrams,
+/// finds the peer's session by address (no allocation), and queues the datagram to it; a new peer becomes a
+/// new connection for <see cref="AcceptAsync"/>, up to the session limit.
+/// </summary>
+internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChannel
+{
+    private readonly Socket _socket;
+    private readonly UdpTransportOptions _options;
+    private readonly ILogger _logger;
+    private readonly UdpMetrics _metrics;
+    private readonly ConcurrentDictionary<SocketAddress, UdpConnection> _sessions = new();
+    private readonly Channel<UdpConnection> _accepted = Channel.CreateUnbounded<UdpConnection>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private readonly HashSet<SocketAddress> _oversizeLogged = [];
+    private readonly string _name;
+    private readonly Task _receiving;
+    private readonly Timer _idleSweep;
+    private int _unbound;
+    private int _closed;
+    private int _limitWarned;
+
+    public UdpConnectionListener(UdpEndPoint endpoint, UdpTransportOptions options, ILogger logger, UdpMetrics metrics)
+    {
+        _options = options;
+        _logger = logger;
+        _metrics = metrics;
+        var ip = (IPEndPoint)endpoint.Address;
+        _socket = new Socket(ip.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        try
+        {
+            if (ip.Address.Equals(IPAddress.IPv6Any))
+            {
+                _socket.DualMode = true;
+            }
+
+            _socket.ReceiveBufferSize = options.SocketReceiveBufferSize;
+            _socket.Bind(ip);
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            _socket.Dispose();
+            throw new AddressInUseException($"{endpoint} is already in use by another process.", ex);
+        }
+        catch (SocketException ex)
+        {
+            _socket.Dispose();
+            throw new IOException($"Cannot listen on {endpoint}: {ex.Message}", ex);
+        }
+
+        EndPoint = new UdpEndPoint(_socket.LocalEndPoint!);
+        _name = EndPoint.ToString()!;
+        TimeSpan sweep = options.SessionIdleTimeout / 4;
+        _idleSweep = new Timer(static s => ((UdpConnectionListener)s!).SweepIdleSessions(), this, sweep, sweep);
+        _receiving = ReceiveLoopAsync();
+    }
+
+    public EndPoint EndPoint { get; }
+
+    public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            while (await _accepted.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (_accepted.Reader.TryRead(out UdpConnection? connection))
+                {
+                    return connection;
+                }
+            }
+        }
+        catch (ChannelClosedException)
+        {
+        }
+
+        return null;
+    }
+
+    public async ValueTask UnbindAsync(CancellationToken cancellationToken = default)
+    {
+        // New peers are refused from now on; sessions already open keep the socket until they end.
+        if (Interlocked.Exchange(ref _unbound, 1) == 0)
+        {
+            _accepted.Writer.TryComplete();
+            while (_accepted.Reader.TryRead(out UdpConnection? orphan))
+            {
+                orphan.Abort(new ConnectionAbortedException("The listener was unbound before the session was accepted."));
+                await orphan.DisposeAsync().ConfigureAwait(false);
+            }
+
+            CloseIfIdle();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await UnbindAsync().ConfigureAwait(false);
+    }
+
+    ValueTask IDatagramChannel.SendAsync(UdpConnection connection, ReadOnlyMemory<byte> datagram, CancellationToken cancellationToken)
+    {
+        ValueTask<int> sending = _socket.SendToAsync(datagram, SocketFlags.None, connection.Peer!, cancellationToken);
+        if (sending.IsCompletedSuccessfully)
+        {
+            _ = sending.Result;
+            return ValueTask.CompletedTask;
+        }
+
+        return new ValueTask(sending.AsTask());
+    }
+
+    void IDatagramChannel.OnDisposed(UdpConnection connection)
+    {
+        if (connection.Peer is not null && _sessions.TryRemove(new KeyValuePair<SocketAddress, UdpConnection>(connection.Peer, connection)))
+        {
+            _metrics.Sessions.Add(-1);
+            if (_sessions.Count < _options.MaxSessions)
+            {
+                Volatile.Write(ref _limitWarned, 0);
+            }
+        }
+
+        CloseIfIdle();
+    }
+
+    private void CloseIfIdle()
+    {
+        if (Volatile.Read(ref _unbound) != 0 && _sessions.IsEmpty && Interlocked.Exchange(ref _closed, 1) == 0)
+        {
+            _idleSweep.Dispose();
+            _socket.Dispose();
+        }
+    }
+
+    private async Task ReceiveLoopAsync()
+    {
+        // One buffer for the life of the listener; one byte more than the largest datagram tells an oversize one apart.
+        byte[] buffer = GC.AllocateUninitializedArray<byte>(_options.MaxDatagramSize + 1, pinned: true);
+        var address = new SocketAddress(_socket.AddressFamily);
+        await Task.Yield();
+        while (Volatile.Read(ref _closed) == 0)
+        {
+            int received;
+            try
+            {
+                received = await _socket.ReceiveFromAsync(buffer, SocketFlags.None, address).ConfigureAwait(false);
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.OperationAborted or SocketError.Interrupted && Volatile.Read(ref _closed) != 0)
+            {
+                return;
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionRefused
+                or SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.MessageSize)
+            {
+                UdpLog.ReceiveErrorIgnored(_logger, _name, ex.SocketErrorCode.ToString());
+                continue;
+            }
+            catch (Exception ex)
+            {
+                UdpLog.ReceiveLoopFailed(_logger, _name, ex);
+                return;
+            }
+
+            if (received > _options.MaxDatagramSize)
+            {
+                OnOversize(address);
+                continue;
+            }
+
+            if (!_sessions.TryGetValue(address, out UdpConnection? session) && !TryOpenSession(address, out session))
+            {
+                continue;
+            }
+
+            _metrics.Received.Add(1);
+            if (!session.Deliver(buffer.AsSpan(0, received)))
+            {
+                _metrics.Dropped.Add(1);
+                UdpLog.QueueFull(_logger, _name, session.ConnectionId, session.RemoteEndPoint?.ToString());
+            }
+        }
+    }
+
+    private bool TryOpenSession(SocketAddress address, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out UdpConnection? session)
+    {
+        session = null;
+        if (Volatile.Read(ref _unbound) != 0)
+        {
+            _metrics.Refused.Add(1);
+            return false;
+        }
+
+        if (_sessions.Count >= _options.MaxSessions)
+        {
+            _metrics.Refused.Add(1);
+            if (Interlocked.Exchange(ref _limitWarned, 1) == 0)
+            {
+                UdpLog.SessionLimitReached(_logger, _name, _options.MaxSessions);
+            }
+
+            return false;
+        }
+
+        var peer = new SocketAddress(address.Family, address.Size);
+        address.Buffer.CopyTo(peer.Buffer);
+        EndPoint remote = ((IPEndPoint)((UdpEndPoint)EndPoint).Address).Create(peer);
+        session = new UdpConnection(this, peer, EndPoint, new UdpEndPoint(remote), _options);
+        _sessions[peer] = session;
+        _metrics.Sessions.Add(1);
+        _accepted.Writer.TryWrite(session);
+        return true;
+    }
+
+    private void OnOversize(SocketAddress address)
+    {
+        _metrics.Oversize.Add(1);
+        lock (_oversizeLogged)
+        {
+            if (_oversizeLogged.Count >= 1024 || _oversizeLogged.Contains(address))
+            {
+                return;
+            }
+
+            var copy = new SocketAddress(address.Family, address.Size);
+            address.Buffer.CopyTo(copy.Buffer);
+            _oversizeLogged.Add(copy);
+        }
+
+        EndPoint peer = ((IPEndPoint)((UdpEndPoint)EndPoint).Address).Create(address);
+        UdpLog.OversizeDatagram(_logger, _name, _options.MaxDatagramSize, peer.ToString()!);
+    }
+
+    private void SweepIdleSessions()
+    {
+        long now = Environment.TickCount64;
+        long idleMs = (long)_options.SessionIdleTimeout.TotalMilliseconds;
+        foreach (UdpConnection session in _sessions.Values)
+        {
+            long idle = now - session.LastActivity;
+            if (idle >= idleMs)
+            {
+                UdpLog.SessionIdle(_logger, _name, session.ConnectionId, session.RemoteEndPoint?.ToString(), idle / 1000.0);
+                session.EndInput(null);
+            }
+        }
+    }
+}

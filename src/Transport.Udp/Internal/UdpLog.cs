@@ -1,0 +1,24 @@
+using Microsoft.Extensions.Logging;
+
+namespace Transport.Udp.Internal;
+
+internal static partial class UdpLog
+{
+    [LoggerMessage(1, LogLevel.Warning, "{EndPoint}: session limit of {Limit} reached; datagrams from new peers are dropped until a session ends.")]
+    public static partial void SessionLimitReached(ILogger logger, string endPoint, int limit);
+
+    [LoggerMessage(2, LogLevel.Warning, "{EndPoint}: a datagram larger than {Limit} bytes from {Peer} was dropped (logged once per peer).")]
+    public static partial void OversizeDatagram(ILogger logger, string endPoint, int limit, string peer);
+
+    [LoggerMessage(3, LogLevel.Debug, "{EndPoint}: receive error {Error} ignored (an ICMP error from some peer); the endpoint keeps serving.")]
+    public static partial void ReceiveErrorIgnored(ILogger logger, string endPoint, string error);
+
+    [LoggerMessage(4, LogLevel.Debug, "{EndPoint}: session {ConnectionId} with {Peer} ended after {IdleSeconds} s idle.")]
+    public static partial void SessionIdle(ILogger logger, string endPoint, string connectionId, string? peer, double idleSeconds);
+
+    [LoggerMessage(5, LogLevel.Debug, "{EndPoint}: session {ConnectionId} with {Peer} is slower than its peer; a datagram was dropped (queue full).")]
+    public static partial void QueueFull(ILogger logger, string endPoint, string connectionId, string? peer);
+
+    [LoggerMessage(6, LogLevel.Error, "{EndPoint}: the receive loop failed; the endpoint stops receiving.")]
+    public static partial void ReceiveLoopFailed(ILogger logger, string endPoint, Exception exception);
+}
