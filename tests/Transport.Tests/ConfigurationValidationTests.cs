@@ -3,7 +3,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Transport.Protocols.Echo;
-using Transport.Tests.Support;
 
 namespace Transport.Tests;
 
@@ -33,16 +32,15 @@ public sealed class ConfigurationValidationTests
     }
 
     [Fact]
-    public async Task UdpUrl_FailsAtStart_SayingTheTransportIsNotAvailable()
+    public async Task MalformedUdpUrl_FailsAtStart_NamingTheScheme()
     {
         OptionsValidationException ex = await StartFailsAsync(new()
         {
-            ["Transport:Endpoints:dgram:Url"] = "udp://127.0.0.1:7007",
+            ["Transport:Endpoints:dgram:Url"] = "udp:127.0.0.1:7007",
             ["Transport:Endpoints:dgram:Protocol"] = "echo",
         });
 
-        Assert.Contains("Transport:Endpoints:dgram:Url", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("udp transport is not available", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("Transport:Endpoints:dgram:Url 'udp:127.0.0.1:7007' is not a valid endpoint URL: expected udp://HOST:PORT", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -107,15 +105,19 @@ public sealed class ConfigurationValidationTests
             ["Transport:Endpoints:tcp:Protocol"] = "echo",
             ["Transport:Endpoints:mem:Url"] = "memory://config-test",
             ["Transport:Endpoints:mem:Protocol"] = "ECHO",
+            ["Transport:Endpoints:udp:Url"] = "udp://127.0.0.1:0",
+            ["Transport:Endpoints:udp:Protocol"] = "echo",
         });
         await host.StartAsync().DefaultTimeout();
         try
         {
             var bindings = host.Services.GetRequiredService<Transport.Hosting.ITransportServer>().Bindings;
-            Assert.Equal(["mem", "tcp"], bindings.Select(b => b.Name));
+            Assert.Equal(["mem", "tcp", "udp"], bindings.Select(b => b.Name));
             Assert.Equal("memory://config-test", bindings[0].Url);
             Assert.StartsWith("tcp://127.0.0.1:", bindings[1].Url, StringComparison.Ordinal);
             Assert.NotEqual("tcp://127.0.0.1:0", bindings[1].Url);
+            Assert.StartsWith("udp://127.0.0.1:", bindings[2].Url, StringComparison.Ordinal);
+            Assert.NotEqual("udp://127.0.0.1:0", bindings[2].Url);
         }
         finally
         {

@@ -3,7 +3,6 @@ using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 using Transport.Hosting;
-using Transport.Tests.Support;
 
 namespace Transport.Tests;
 
@@ -13,13 +12,13 @@ namespace Transport.Tests;
 /// </summary>
 public sealed class EchoConformanceTests
 {
-    public static TheoryData<string> Transports => new() { "tcp4", "tcp6", "unix", "memory" };
+    public static IEnumerable<object[]> Transports => TestTransports.Streams;
 
     [Theory]
     [MemberData(nameof(Transports))]
-    public async Task Echo_SmallMessage_ComesBackUnchanged(string transport)
+    public async Task Echo_SmallMessage_ComesBackUnchanged(TestTransport transport)
     {
-        await using TestServer server = await TestServer.StartEchoAsync(transport);
+        await using TransportTestServer server = await EchoServer.StartAsync(transport);
         await using ConnectionContext client = await server.ConnectAsync();
 
         await client.SendAsync("hello, transport"u8.ToArray());
@@ -29,11 +28,11 @@ public sealed class EchoConformanceTests
 
     [Theory]
     [MemberData(nameof(Transports))]
-    public async Task Echo_OneMebibyteRandomPayload_ComesBackByteForByte(string transport)
+    public async Task Echo_OneMebibyteRandomPayload_ComesBackByteForByte(TestTransport transport)
     {
-        await using TestServer server = await TestServer.StartEchoAsync(transport);
+        await using TransportTestServer server = await EchoServer.StartAsync(transport);
         await using ConnectionContext client = await server.ConnectAsync();
-        byte[] payload = ConnectionExtensions.RandomBytes(1024 * 1024);
+        byte[] payload = ConnectionTestExtensions.RandomBytes(1024 * 1024);
 
         // Send and receive at once: the payload is larger than the buffers on either side.
         Task sending = Task.Run(async () =>
@@ -54,14 +53,14 @@ public sealed class EchoConformanceTests
 
     [Theory]
     [MemberData(nameof(Transports))]
-    public async Task Echo_TwoHundredConcurrentConnections_EachGetsItsOwnBytes(string transport)
+    public async Task Echo_TwoHundredConcurrentConnections_EachGetsItsOwnBytes(TestTransport transport)
     {
-        await using TestServer server = await TestServer.StartEchoAsync(transport);
+        await using TransportTestServer server = await EchoServer.StartAsync(transport);
 
         await Task.WhenAll(Enumerable.Range(0, 200).Select(async i =>
         {
             await using ConnectionContext client = await server.ConnectAsync();
-            byte[] payload = ConnectionExtensions.RandomBytes(1000 + i);
+            byte[] payload = ConnectionTestExtensions.RandomBytes(1000 + i);
             await client.SendAsync(payload);
             await client.Transport.Output.CompleteAsync();
             Assert.Equal(payload, await client.ReceiveToEndAsync());
@@ -70,11 +69,11 @@ public sealed class EchoConformanceTests
 
     [Theory]
     [MemberData(nameof(Transports))]
-    public async Task HalfClose_ServerFinishesEchoingThenCloses(string transport)
+    public async Task HalfClose_ServerFinishesEchoingThenCloses(TestTransport transport)
     {
-        await using TestServer server = await TestServer.StartEchoAsync(transport);
+        await using TransportTestServer server = await EchoServer.StartAsync(transport);
         await using ConnectionContext client = await server.ConnectAsync();
-        byte[] payload = ConnectionExtensions.RandomBytes(200_000);
+        byte[] payload = ConnectionTestExtensions.RandomBytes(200_000);
 
         await client.SendAsync(payload);
         await client.Transport.Output.CompleteAsync();
@@ -84,18 +83,18 @@ public sealed class EchoConformanceTests
 
     [Theory]
     [MemberData(nameof(Transports))]
-    public async Task PeerAbortsMidTransfer_OtherConnectionsCarryOn(string transport)
+    public async Task PeerAbortsMidTransfer_OtherConnectionsCarryOn(TestTransport transport)
     {
-        await using TestServer server = await TestServer.StartEchoAsync(transport);
+        await using TransportTestServer server = await EchoServer.StartAsync(transport);
         await using ConnectionContext survivor = await server.ConnectAsync();
         await using ConnectionContext victim = await server.ConnectAsync();
 
-        await victim.SendAsync(ConnectionExtensions.RandomBytes(100_000));
+        await victim.SendAsync(ConnectionTestExtensions.RandomBytes(100_000));
         victim.Abort(new ConnectionAbortedException("test aborts the client"));
 
         for (int i = 0; i < 3; i++)
         {
-            byte[] payload = ConnectionExtensions.RandomBytes(10_000);
+            byte[] payload = ConnectionTestExtensions.RandomBytes(10_000);
             await survivor.SendAsync(payload);
             Assert.Equal(payload, await survivor.ReceiveExactlyAsync(payload.Length));
         }
@@ -106,15 +105,13 @@ public sealed class EchoConformanceTests
 
     [Theory]
     [MemberData(nameof(Transports))]
-    public async Task ProtocolThrows_OnlyItsConnectionEnds_LoggedAtErrorWithConnectionId(string transport)
+    public async Task ProtocolThrows_OnlyItsConnectionEnds_LoggedAtErrorWithConnectionId(TestTransport transport)
     {
-        string temp = TestServer.NewTempDirectory();
-        await using TestServer server = await TestServer.StartAsync(
-            b => b.AddProtocol<Transport.Protocols.Echo.EchoProtocol>("echo")
+        await using TransportTestServer server = await TransportTestServer.StartAsync(
+            b => b.Transport.AddProtocol<Transport.Protocols.Echo.EchoProtocol>("echo")
                   .AddProtocol<ThrowAfterFirstReadProtocol>("faulty")
-                  .Listen(TestServer.UrlFor(transport, temp), "echo")
-                  .Listen(TestServer.UrlFor(transport, Path.Combine(temp, "faulty")), "faulty"),
-            temp);
+                  .Listen(b.ListenUrl(transport), "echo")
+                  .Listen(b.ListenUrl(transport), "faulty"));
         int echoIndex = server.Bindings.ToList().FindIndex(b => b.Protocol == "echo");
         int faultyIndex = 1 - echoIndex;
         await using ConnectionContext healthy = await server.ConnectAsync(echoIndex);
@@ -127,7 +124,7 @@ public sealed class EchoConformanceTests
         await healthy.SendAsync("still here"u8.ToArray());
         Assert.Equal("still here"u8.ToArray(), await healthy.ReceiveExactlyAsync(10));
         await AssertEventually(() => server.Logs.At(LogLevel.Error).Any());
-        ListLoggerProvider.LogEntry error = Assert.Single(server.Logs.At(LogLevel.Error));
+        TestLogEntry error = Assert.Single(server.Logs.At(LogLevel.Error));
         Assert.IsType<InvalidOperationException>(error.Exception);
         Assert.Contains("'faulty'", error.Message, StringComparison.Ordinal);
         Assert.Matches("connection [0-9A-F]+", error.Message);
@@ -135,7 +132,7 @@ public sealed class EchoConformanceTests
 
     [Theory]
     [MemberData(nameof(Transports))]
-    public async Task OverConnectionLimit_NewConnectionIsClosedAtOnce_ExistingOnesUnaffected(string transport)
+    public async Task OverConnectionLimit_NewConnectionIsClosedAtOnce_ExistingOnesUnaffected(TestTransport transport)
     {
         var rejected = new List<long>();
         using var listener = new MeterListener();
@@ -154,7 +151,7 @@ public sealed class EchoConformanceTests
             }
         });
         listener.Start();
-        await using TestServer server = await TestServer.StartEchoAsync(transport, limits => limits.MaxConcurrentConnections = 2);
+        await using TransportTestServer server = await EchoServer.StartAsync(transport, limits => limits.MaxConcurrentConnections = 2);
         await using ConnectionContext first = await server.ConnectAsync();
         await using ConnectionContext second = await server.ConnectAsync();
         await first.SendAsync("1"u8.ToArray());
@@ -178,13 +175,13 @@ public sealed class EchoConformanceTests
 
     [Theory]
     [MemberData(nameof(Transports))]
-    public async Task StopRequestedMidTransfer_ConnectionGetsAllItsEchoedBytesBeforeTheDeadline(string transport)
+    public async Task StopRequestedMidTransfer_ConnectionGetsAllItsEchoedBytesBeforeTheDeadline(TestTransport transport)
     {
-        TestServer server = await TestServer.StartEchoAsync(transport, limits => limits.ShutdownTimeout = TimeSpan.FromSeconds(20));
+        TransportTestServer server = await EchoServer.StartAsync(transport, limits => limits.ShutdownTimeout = TimeSpan.FromSeconds(20));
         try
         {
             await using ConnectionContext client = await server.ConnectAsync();
-            byte[] payload = ConnectionExtensions.RandomBytes(1024 * 1024);
+            byte[] payload = ConnectionTestExtensions.RandomBytes(1024 * 1024);
             await client.SendAsync(payload.AsMemory(0, 64 * 1024));
             Assert.Equal(payload.AsMemory(0, 1024).ToArray(), await client.ReceiveExactlyAsync(1024));
 
@@ -210,9 +207,9 @@ public sealed class EchoConformanceTests
 
     [Theory]
     [MemberData(nameof(Transports))]
-    public async Task IdleConnectionAtStop_IsAbortedAtTheDeadline(string transport)
+    public async Task IdleConnectionAtStop_IsAbortedAtTheDeadline(TestTransport transport)
     {
-        TestServer server = await TestServer.StartEchoAsync(transport, limits => limits.ShutdownTimeout = TimeSpan.FromMilliseconds(200));
+        TransportTestServer server = await EchoServer.StartAsync(transport, limits => limits.ShutdownTimeout = TimeSpan.FromMilliseconds(200));
         try
         {
             await using ConnectionContext client = await server.ConnectAsync();
@@ -242,17 +239,9 @@ public sealed class EchoConformanceTests
         }
     }
 
-    internal static async Task AssertEventually(Func<bool> condition)
-    {
-        using var timeout = new CancellationTokenSource(Bounded.Timeout);
-        while (!condition())
-        {
-            // Polls a condition that another thread makes true; bounded by the test timeout.
-            await Task.Delay(10, timeout.Token);
-        }
-    }
+    internal static Task AssertEventually(Func<bool> condition) => TestTimeouts.UntilAsync(condition);
 
-    private static long ActiveConnections(TestServer server)
+    private static long ActiveConnections(TransportTestServer server)
     {
         var transportServer = (Transport.Hosting.Internal.TransportServer)server.Host.Services.GetService(typeof(ITransportServer))!;
         return transportServer.ActiveConnections;

@@ -1,13 +1,12 @@
 using System.Text;
 using System.Text.RegularExpressions;
-using Transport.Tests.Support;
 
 namespace Transport.Tests;
 
 /// <summary>examples/EchoHost and examples/EchoClient, run as a user runs them, against real external clients.</summary>
 public sealed class ExampleHostTests : IDisposable
 {
-    private readonly string _directory = TestServer.NewTempDirectory();
+    private readonly string _directory = EchoServer.NewTempDirectory();
 
     public void Dispose()
     {
@@ -27,7 +26,7 @@ public sealed class ExampleHostTests : IDisposable
             "--Transport:Endpoints:unix:Url=unix:" + socketPath);
         Match tcp = await host.WaitForLineAsync(@"Listening on tcp://127\.0\.0\.1:(\d+) \(endpoint 'tcp', protocol 'echo'\)");
         await host.WaitForLineAsync("Listening on unix:" + Regex.Escape(socketPath));
-        byte[] payload = ConnectionExtensions.RandomBytes(1024 * 1024);
+        byte[] payload = ConnectionTestExtensions.RandomBytes(1024 * 1024);
 
         var overTcp = await Tool.RunAsync(socat, ["-t", "10", "-", "TCP:127.0.0.1:" + tcp.Groups[1].Value], payload);
         var overUnix = await Tool.RunAsync(socat, ["-t", "10", "-", "UNIX-CONNECT:" + socketPath], payload);

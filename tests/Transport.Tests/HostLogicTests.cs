@@ -7,7 +7,6 @@ using NSubstitute;
 using NSubstitute.ExceptionExtensions;
 using Transport.Hosting;
 using Transport.Protocols.Echo;
-using Transport.Tests.Support;
 
 namespace Transport.Tests;
 

@@ -2,14 +2,13 @@ using Microsoft.Extensions.DependencyInjection;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
-using Transport.Tests.Support;
 
 namespace Transport.Tests;
 
 /// <summary>What the socket transport does with whatever already sits at a Unix socket path.</summary>
 public sealed class UnixSocketPathTests : IDisposable
 {
-    private readonly string _directory = TestServer.NewTempDirectory();
+    private readonly string _directory = EchoServer.NewTempDirectory();
 
     private string SocketPath => Path.Combine(_directory, "echo.sock");
 
@@ -25,7 +24,7 @@ public sealed class UnixSocketPathTests : IDisposable
     public async Task MissingDirectory_IsCreated_AndSocketFileRemovedOnCleanShutdown()
     {
         Assert.False(Directory.Exists(_directory));
-        TestServer server = await StartAsync();
+        TransportTestServer server = await StartAsync();
         Assert.True(File.Exists(SocketPath));
 
         await server.Host.StopAsync().DefaultTimeout();
@@ -40,7 +39,7 @@ public sealed class UnixSocketPathTests : IDisposable
         await CreateStaleSocketFileAsync(SocketPath);
         Assert.True(File.Exists(SocketPath));
 
-        await using TestServer server = await StartAsync();
+        await using TransportTestServer server = await StartAsync();
         await using ConnectionContext client = await server.ConnectAsync();
         await client.SendAsync("fresh"u8.ToArray());
 
@@ -76,8 +75,8 @@ public sealed class UnixSocketPathTests : IDisposable
         Assert.Equal("precious data", await File.ReadAllTextAsync(SocketPath));
     }
 
-    private Task<TestServer> StartAsync() =>
-        TestServer.StartAsync(b => b.AddProtocol<Transport.Protocols.Echo.EchoProtocol>("echo").Listen("unix:" + SocketPath, "echo"));
+    private Task<TransportTestServer> StartAsync() =>
+        TransportTestServer.StartAsync(b => b.Transport.AddProtocol<Transport.Protocols.Echo.EchoProtocol>("echo").Listen("unix:" + SocketPath, "echo"));
 
     /// <summary>
     /// Leaves a socket file behind the way a crashed server does: a process binds and listens, then exits without
