@@ -20,6 +20,13 @@ public sealed class EchoProtocol : ConnectionHandler
         {
             ReadResult result = await input.ReadAsync().ConfigureAwait(false);
             ReadOnlySequence<byte> buffer = result.Buffer;
+            if (result.IsCompleted && buffer.IsEmpty)
+            {
+                // End of input with nothing left. Not flushing here matters on datagram transports, where a
+                // flush sends a datagram even when it is empty.
+                break;
+            }
+
             foreach (ReadOnlyMemory<byte> segment in buffer)
             {
                 output.Write(segment.Span);

@@ -14,8 +14,10 @@ public sealed class EchoConformanceTests
 {
     public static IEnumerable<object[]> Transports => TestTransports.Streams;
 
+    public static IEnumerable<object[]> AllTransports => TestTransports.All;
+
     [Theory]
-    [MemberData(nameof(Transports))]
+    [MemberData(nameof(AllTransports))]
     public async Task Echo_SmallMessage_ComesBackUnchanged(TestTransport transport)
     {
         await using TransportTestServer server = await EchoServer.StartAsync(transport);
@@ -64,6 +66,24 @@ public sealed class EchoConformanceTests
             await client.SendAsync(payload);
             await client.Transport.Output.CompleteAsync();
             Assert.Equal(payload, await client.ReceiveToEndAsync());
+        })).DefaultTimeout();
+    }
+
+    [Theory]
+    [MemberData(nameof(AllTransports))]
+    public async Task Echo_TwoHundredConcurrentPeers_PingPong_EachGetsItsOwnBytes(TestTransport transport)
+    {
+        await using TransportTestServer server = await EchoServer.StartAsync(transport);
+
+        await Task.WhenAll(Enumerable.Range(0, 200).Select(async i =>
+        {
+            await using ConnectionContext client = await server.ConnectAsync();
+            for (int n = 0; n < 5; n++)
+            {
+                byte[] payload = ConnectionTestExtensions.RandomBytes(1 + ((i * 31 + n * 7) % 1400));
+                await client.SendAsync(payload);
+                Assert.Equal(payload, await client.ReceiveExactlyAsync(payload.Length));
+            }
         })).DefaultTimeout();
     }
 

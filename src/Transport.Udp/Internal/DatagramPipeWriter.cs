@@ -112,8 +112,11 @@ internal sealed class DatagramPipeWriter : PipeWriter
         int needed = _written + Math.Max(sizeHint, 1);
         if (needed > _maxDatagramSize)
         {
+            // Nothing of an oversize datagram is ever sent: what was written of it is discarded here.
+            int written = _written;
+            _written = 0;
             throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
-                $"This datagram would exceed the largest datagram size of {_maxDatagramSize} bytes ({_written} bytes written, {Math.Max(sizeHint, 1)} more asked for). On a UDP connection each flush sends exactly one datagram: flush before writing more."));
+                $"This datagram would exceed the largest datagram size of {_maxDatagramSize} bytes ({written} bytes written, {Math.Max(sizeHint, 1)} more asked for); it was discarded. On a UDP connection each flush sends exactly one datagram: flush before writing more."));
         }
 
         if (_buffer is not null && needed <= _buffer.Length)

@@ -1,0 +1,358 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Transport.Protocols.Echo;
+using Transport.Udp;
+
+namespace Transport.Tests;
+
+/// <summary>UDP: each peer a connection, each read one datagram, each flush one datagram; bounded under abuse.</summary>
+public sealed class UdpTransportTests
+{
+    [Fact]
+    public async Task EachDatagram_IsEchoedAsExactlyOneDatagram_WithTheSameBytes()
+    {
+        await using TransportTestServer server = await EchoServer.StartAsync(TestTransport.Udp);
+        await using ConnectionContext client = await server.ConnectAsync();
+        byte[][] datagrams = [ConnectionTestExtensions.RandomBytes(1), ConnectionTestExtensions.RandomBytes(1400), ConnectionTestExtensions.RandomBytes(60_000), ConnectionTestExtensions.RandomBytes(7)];
+
+        foreach (byte[] datagram in datagrams)
+        {
+            await client.SendAsync(datagram);
+        }
+
+        foreach (byte[] datagram in datagrams)
+        {
+            Assert.Equal(datagram, await client.ReceiveOnceAsync());
+        }
+    }
+
+    [Fact]
+    public async Task ZeroLengthDatagram_IsDeliveredAndEchoed()
+    {
+        await using TransportTestServer server = await EchoServer.StartAsync(TestTransport.Udp);
+        using Socket peer = RawPeer(out IPEndPoint target, server);
+
+        await SendToAsync(peer, [], target);
+        await SendToAsync(peer, "after"u8.ToArray(), target);
+
+        Assert.Equal(0, await ReceiveAsync(peer, new byte[100]));
+        var buffer = new byte[100];
+        Assert.Equal(5, await ReceiveAsync(peer, buffer));
+        Assert.Equal("after"u8.ToArray(), buffer[..5]);
+    }
+
+    [Fact]
+    public async Task TwoHundredPeers_EachGetsOnlyItsOwnDatagrams()
+    {
+        await using TransportTestServer server = await EchoServer.StartAsync(TestTransport.Udp);
+
+        await Task.WhenAll(Enumerable.Range(0, 200).Select(async i =>
+        {
+            await using ConnectionContext client = await server.ConnectAsync();
+            for (int n = 0; n < 10; n++)
+            {
+                byte[] payload = ConnectionTestExtensions.RandomBytes(16 + ((i * 7 + n) % 1200));
+                await client.SendAsync(payload);
+                Assert.Equal(payload, await client.ReceiveOnceAsync());
+            }
+        })).DefaultTimeout();
+    }
+
+    [Fact]
+    public async Task FlushLargerThanMaxDatagram_FailsWithClearException_NothingSent()
+    {
+        await using TransportTestServer server = await EchoServer.StartAsync(TestTransport.Udp);
+        await using ConnectionContext client = await server.ConnectAsync();
+
+        InvalidOperationException ex = await Assert.ThrowsAsync<InvalidOperationException>(
+            async () => await client.Transport.Output.WriteAsync(new byte[70_000]));
+
+        Assert.Contains("largest datagram size of 65507 bytes", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("it was discarded", ex.Message, StringComparison.Ordinal);
+        await client.SendAsync("small"u8.ToArray());
+        Assert.Equal("small"u8.ToArray(), await client.ReceiveOnceAsync());
+    }
+
+    [Fact]
+    public async Task OversizeDatagramReceived_IsDroppedCountedAndLoggedOncePerPeer_NeverDeliveredTruncated()
+    {
+        await using TransportTestServer server = await StartUdpAsync(o => o.MaxDatagramSize = 1000);
+        using Socket peer = RawPeer(out IPEndPoint target, server);
+
+        await SendToAsync(peer, new byte[2000], target);
+        await SendToAsync(peer, new byte[1001], target);
+        await SendToAsync(peer, "ok"u8.ToArray(), target);
+
+        var buffer = new byte[4000];
+        Assert.Equal(2, await ReceiveAsync(peer, buffer));
+        Assert.Equal("ok"u8.ToArray(), buffer[..2]);
+        Assert.Single(server.Logs.At(LogLevel.Warning), e => e.Message.Contains("larger than 1000 bytes", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task SessionLimit_NewPeersAreRefusedAndCounted_ExistingSessionsKeepWorking()
+    {
+        using var refused = new CounterListener("transport.udp.datagrams.refused");
+        await using TransportTestServer server = await StartUdpAsync(o => o.MaxSessions = 3);
+        var peers = Enumerable.Range(0, 10).Select(_ => RawPeer(out IPEndPoint _, server)).ToList();
+        IPEndPoint target = UdpTarget(server);
+        try
+        {
+            var buffer = new byte[16];
+            for (int i = 0; i < 3; i++)
+            {
+                await SendToAsync(peers[i], new[] { (byte)i }, target);
+                Assert.Equal(1, await ReceiveAsync(peers[i], buffer));
+            }
+
+            for (int i = 3; i < 10; i++)
+            {
+                await SendToAsync(peers[i], new[] { (byte)i }, target);
+            }
+
+            // One receive loop handles datagrams in order: once this answer is back, the seven above were handled.
+            await SendToAsync(peers[0], "again"u8.ToArray(), target);
+            Assert.Equal(5, await ReceiveAsync(peers[0], buffer));
+
+            Assert.All(peers.Skip(3), p => Assert.Equal(0, p.Available));
+            Assert.Equal(7, refused.Total);
+            Assert.Contains(server.Logs.At(LogLevel.Warning), e => e.Message.Contains("session limit of 3 reached", StringComparison.Ordinal));
+        }
+        finally
+        {
+            peers.ForEach(p => p.Dispose());
+        }
+    }
+
+    [Fact]
+    public async Task TenThousandPeers_SessionsStayBounded_ExcessRefused_FirstPeerStillServed()
+    {
+        using var refused = new CounterListener("transport.udp.datagrams.refused");
+        using var sessions = new CounterListener("transport.udp.sessions");
+        await using TransportTestServer server = await StartUdpAsync(o => o.MaxSessions = 1000);
+        IPEndPoint target = UdpTarget(server);
+        using Socket first = RawPeer(out IPEndPoint _, server);
+        var buffer = new byte[16];
+        await SendToAsync(first, "first"u8.ToArray(), target);
+        Assert.Equal(5, await ReceiveAsync(first, buffer));
+
+        // Closed sockets' ports may be reused by later ones: such a datagram belongs to an existing session.
+        var sessionPorts = new HashSet<int> { ((IPEndPoint)first.LocalEndPoint!).Port };
+        int expectedRefused = 0;
+        for (int batch = 0; batch < 20; batch++)
+        {
+            var peers = Enumerable.Range(0, 500).Select(_ => RawPeer(out IPEndPoint _, server)).ToList();
+            foreach (Socket peer in peers)
+            {
+                int port = ((IPEndPoint)peer.LocalEndPoint!).Port;
+                if (!sessionPorts.Contains(port))
+                {
+                    if (sessionPorts.Count < 1000)
+                    {
+                        sessionPorts.Add(port);
+                    }
+                    else
+                    {
+                        expectedRefused++;
+                    }
+                }
+
+                peer.SendTo("x"u8, SocketFlags.None, target);
+            }
+
+            // The first peer's answer proves the batch before it was handled (one receive loop, in order).
+            await SendToAsync(first, "first"u8.ToArray(), target);
+            Assert.Equal(5, await ReceiveAsync(first, buffer));
+            peers.ForEach(p => p.Dispose());
+        }
+
+        Assert.Equal(1000, sessions.Peak);
+        Assert.True(expectedRefused > 8000, "most peers were over the limit");
+        Assert.Equal(expectedRefused, refused.Total);
+    }
+
+    [Fact]
+    public async Task SlowProtocol_QueueBoundHolds_ExcessDatagramsDroppedAndCounted()
+    {
+        var gate = new Gate();
+        using var dropped = new CounterListener("transport.udp.datagrams.dropped");
+        await using TransportTestServer server = await TransportTestServer.StartAsync(b =>
+        {
+            b.Host.Services.AddSingleton(gate);
+            b.Host.Services.Configure<UdpTransportOptions>(o => o.MaxQueuedDatagrams = 4);
+            b.Transport.AddProtocol<GatedEchoProtocol>("gated").Listen(b.ListenUrl(TestTransport.Udp), "gated");
+        });
+        using Socket peer = RawPeer(out IPEndPoint target, server);
+
+        await SendToAsync(peer, new byte[] { 0 }, target);
+        await gate.FirstRead.Task.DefaultTimeout();
+        for (byte i = 1; i < 20; i++)
+        {
+            await SendToAsync(peer, new[] { i }, target);
+        }
+
+        // The protocol holds datagram 0, four more wait in the queue, fifteen are dropped.
+        await TestTimeouts.UntilAsync(() => dropped.Total == 15);
+        gate.Open.SetResult();
+        var buffer = new byte[16];
+        var echoed = new List<byte>();
+        for (int i = 0; i < 5; i++)
+        {
+            Assert.Equal(1, await ReceiveAsync(peer, buffer));
+            echoed.Add(buffer[0]);
+        }
+
+        Assert.Equal(new byte[] { 0, 1, 2, 3, 4 }, echoed);
+        await SendToAsync(peer, new byte[] { 99 }, target);
+        Assert.Equal(1, await ReceiveAsync(peer, buffer));
+        Assert.Equal(99, buffer[0]);
+    }
+
+    [Fact]
+    public async Task PeerVanished_IcmpUnreachable_ListenerKeepsServingOthers()
+    {
+        await using TransportTestServer server = await EchoServer.StartAsync(TestTransport.Udp);
+        IPEndPoint target = UdpTarget(server);
+        for (int i = 0; i < 20; i++)
+        {
+            using Socket vanishing = RawPeer(out IPEndPoint _, server);
+            vanishing.SendTo("bye"u8, SocketFlags.None, target);
+        }
+
+        using Socket survivor = RawPeer(out IPEndPoint _, server);
+        var buffer = new byte[16];
+        await SendToAsync(survivor, "alive"u8.ToArray(), target);
+
+        Assert.Equal(5, await ReceiveAsync(survivor, buffer));
+        Assert.Empty(server.Logs.At(LogLevel.Error));
+    }
+
+    [Fact]
+    public async Task IdleSession_Ends_AndTheSamePeerGetsANewSession()
+    {
+        await using TransportTestServer server = await StartUdpAsync(o => o.SessionIdleTimeout = TimeSpan.FromMilliseconds(200));
+        using Socket peer = RawPeer(out IPEndPoint target, server);
+        var buffer = new byte[16];
+        await SendToAsync(peer, "one"u8.ToArray(), target);
+        Assert.Equal(3, await ReceiveAsync(peer, buffer));
+
+        await TestTimeouts.UntilAsync(() => server.Logs.Entries.Any(e => e.Message.Contains("idle", StringComparison.Ordinal)));
+        await TestTimeouts.UntilAsync(() => server.Logs.Entries.Count(e => e.Message.Contains("closed.", StringComparison.Ordinal)) == 1);
+        await SendToAsync(peer, "two"u8.ToArray(), target);
+
+        Assert.Equal(3, await ReceiveAsync(peer, buffer));
+        Assert.Equal("two"u8.ToArray(), buffer[..3]);
+    }
+
+    [Fact]
+    public async Task ClientToPortNobodyListensOn_InputEndsWithConnectionReset()
+    {
+        await using TransportTestServer server = await EchoServer.StartAsync(TestTransport.Udp);
+        using var unused = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        unused.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        int port = ((IPEndPoint)unused.LocalEndPoint!).Port;
+        unused.Dispose();
+        await using ConnectionContext client = await server.Client.ConnectAsync($"udp://127.0.0.1:{port}").DefaultTimeout();
+
+        await client.SendAsync("anyone?"u8.ToArray());
+
+        await Assert.ThrowsAsync<ConnectionResetException>(() => client.ReceiveOnceAsync());
+    }
+
+    [Fact]
+    public async Task HostStop_EndsOpenSessionsWithoutWaitingForTheDeadline()
+    {
+        TransportTestServer server = await EchoServer.StartAsync(TestTransport.Udp, l => l.ShutdownTimeout = TimeSpan.FromSeconds(25));
+        await using ConnectionContext client = await server.ConnectAsync();
+        await client.SendAsync("x"u8.ToArray());
+        await client.ReceiveOnceAsync();
+
+        await server.StopAsync();
+
+        Assert.DoesNotContain(server.Logs.At(LogLevel.Warning), e => e.Message.Contains("aborting", StringComparison.Ordinal));
+        await server.DisposeAsync();
+    }
+
+    private static Task<TransportTestServer> StartUdpAsync(Action<UdpTransportOptions> options) =>
+        TransportTestServer.StartAsync(b =>
+        {
+            b.Host.Services.Configure(options);
+            b.Transport.AddProtocol<EchoProtocol>("echo").Listen(b.ListenUrl(TestTransport.Udp), "echo");
+        });
+
+    private static IPEndPoint UdpTarget(TransportTestServer server) => (IPEndPoint)((UdpEndPoint)server.EndPoint).Address;
+
+    private static Socket RawPeer(out IPEndPoint target, TransportTestServer server)
+    {
+        target = UdpTarget(server);
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return socket;
+    }
+
+    private static Task SendToAsync(Socket socket, byte[] datagram, IPEndPoint target) =>
+        socket.SendToAsync(datagram.AsMemory(), SocketFlags.None, target).AsTask().DefaultTimeout();
+
+    private static async Task<int> ReceiveAsync(Socket socket, byte[] buffer) =>
+        await socket.ReceiveAsync(buffer.AsMemory(), SocketFlags.None).AsTask().DefaultTimeout();
+
+    private sealed class Gate
+    {
+        public TaskCompletionSource FirstRead { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Open { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private sealed class GatedEchoProtocol(Gate gate) : ConnectionHandler
+    {
+        public override async Task OnConnectedAsync(ConnectionContext connection)
+        {
+            var input = connection.Transport.Input;
+            System.IO.Pipelines.ReadResult first = await input.ReadAsync();
+            byte[] held = System.Buffers.BuffersExtensions.ToArray(first.Buffer);
+            input.AdvanceTo(first.Buffer.End);
+            gate.FirstRead.SetResult();
+            await gate.Open.Task.WaitAsync(connection.ConnectionClosed);
+            await connection.Transport.Output.WriteAsync(held);
+            await new EchoProtocol().OnConnectedAsync(connection);
+        }
+    }
+
+    /// <summary>Sums a counter's measurements (and tracks an up-down counter's peak) from the moment it is created.</summary>
+    private sealed class CounterListener : IDisposable
+    {
+        private readonly MeterListener _listener = new();
+        private long _total;
+        private long _peak;
+
+        public CounterListener(string name)
+        {
+            _listener.InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Name == name)
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            };
+            _listener.SetMeasurementEventCallback<long>((_, value, _, _) =>
+            {
+                long now = Interlocked.Add(ref _total, value);
+                long peak;
+                while (now > (peak = Interlocked.Read(ref _peak)) && Interlocked.CompareExchange(ref _peak, now, peak) != peak)
+                {
+                }
+            });
+            _listener.Start();
+        }
+
+        public long Total => Interlocked.Read(ref _total);
+
+        public long Peak => Interlocked.Read(ref _peak);
+
+        public void Dispose() => _listener.Dispose();
+    }
+}
