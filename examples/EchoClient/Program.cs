@@ -1,13 +1,16 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
 using Transport;
 using Transport.Hosting;
 
 // Usage: EchoClient URL [MESSAGE] [--timeout SECONDS]
-// Sends MESSAGE (or standard input when no MESSAGE is given), closes its sending side, and prints
-// everything the server sends back until the server closes.
+// Streams (tcp://, unix:, memory://): sends MESSAGE (or standard input when no MESSAGE is given), closes its
+// sending side, and prints everything the server sends back until the server closes.
+// Datagrams (udp://): sends MESSAGE (or each line of standard input) as one datagram and prints the one
+// datagram that comes back for each.
 string? url = null;
 string? message = null;
 double timeoutSeconds = 30;
@@ -30,7 +33,7 @@ for (int i = 0; i < args.Length; i++)
 
 if (url is null)
 {
-    Console.Error.WriteLine("usage: EchoClient URL [MESSAGE] [--timeout SECONDS]   (URL: tcp://host:port, unix:/path or memory://name)");
+    Console.Error.WriteLine("usage: EchoClient URL [MESSAGE] [--timeout SECONDS]   (URL: tcp://host:port, udp://host:port, unix:/path)");
     return 2;
 }
 
@@ -39,7 +42,14 @@ TransportConnectionFactory client = services.GetRequiredService<TransportConnect
 using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(timeoutSeconds));
 try
 {
-    await using ConnectionContext connection = await client.ConnectAsync(url, timeout.Token);
+    EndPoint endpoint = TransportUrl.ParseConnectEndPoint(url);
+    await using ConnectionContext connection = await client.ConnectAsync(endpoint, timeout.Token);
+    if (endpoint is UdpEndPoint)
+    {
+        await ExchangeDatagramsAsync(connection, message, timeout.Token);
+        return 0;
+    }
+
     Task sending = SendAsync(connection.Transport.Output, message, timeout.Token);
     Stream stdout = Console.OpenStandardOutput();
     while (true)
@@ -76,6 +86,26 @@ catch (Exception ex) when (ex is FormatException or NotSupportedException or IOE
 }
 
 return 1;
+
+static async Task ExchangeDatagramsAsync(ConnectionContext connection, string? message, CancellationToken cancellationToken)
+{
+    IEnumerable<string> datagrams = message is not null ? [message] : ReadLines(Console.In);
+    foreach (string datagram in datagrams)
+    {
+        await connection.Transport.Output.WriteAsync(System.Text.Encoding.UTF8.GetBytes(datagram), cancellationToken);
+        ReadResult reply = await connection.Transport.Input.ReadAsync(cancellationToken);
+        Console.WriteLine(System.Text.Encoding.UTF8.GetString(System.Buffers.BuffersExtensions.ToArray(reply.Buffer)));
+        connection.Transport.Input.AdvanceTo(reply.Buffer.End);
+    }
+}
+
+static IEnumerable<string> ReadLines(TextReader reader)
+{
+    while (reader.ReadLine() is { } line)
+    {
+        yield return line;
+    }
+}
 
 static async Task SendAsync(PipeWriter output, string? message, CancellationToken cancellationToken)
 {

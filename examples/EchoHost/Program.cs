@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging;
 using Transport.Hosting;
 using Transport.Protocols.Echo;
 
-// An echo server (RFC 862) on every endpoint in appsettings.json: TCP and a Unix socket by default.
+// An echo server (RFC 862) on every endpoint in appsettings.json: TCP, a Unix socket and UDP by default.
 // Override any value on the command line, e.g. --Transport:Endpoints:tcp:Url=tcp://127.0.0.1:0
 HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
 {

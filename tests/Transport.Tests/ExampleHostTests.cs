@@ -23,7 +23,8 @@ public sealed class ExampleHostTests : IDisposable
         string socketPath = Path.Combine(_directory, "echo.sock");
         await using ExampleProcess host = ExampleProcess.Start("EchoHost",
             "--Transport:Endpoints:tcp:Url=tcp://127.0.0.1:0",
-            "--Transport:Endpoints:unix:Url=unix:" + socketPath);
+            "--Transport:Endpoints:unix:Url=unix:" + socketPath,
+            "--Transport:Endpoints:udp:Url=udp://127.0.0.1:0");
         Match tcp = await host.WaitForLineAsync(@"Listening on tcp://127\.0\.0\.1:(\d+) \(endpoint 'tcp', protocol 'echo'\)");
         await host.WaitForLineAsync("Listening on unix:" + Regex.Escape(socketPath));
         byte[] payload = ConnectionTestExtensions.RandomBytes(1024 * 1024);
@@ -47,7 +48,8 @@ public sealed class ExampleHostTests : IDisposable
         string socketPath = Path.Combine(_directory, "echo.sock");
         await using ExampleProcess host = ExampleProcess.Start("EchoHost",
             "--Transport:Endpoints:tcp:Url=tcp://127.0.0.1:0",
-            "--Transport:Endpoints:unix:Url=unix:" + socketPath);
+            "--Transport:Endpoints:unix:Url=unix:" + socketPath,
+            "--Transport:Endpoints:udp:Url=udp://127.0.0.1:0");
         Match tcp = await host.WaitForLineAsync(@"Listening on (tcp://127\.0\.0\.1:\d+)");
         await host.WaitForLineAsync("Listening on unix:");
 
@@ -56,6 +58,24 @@ public sealed class ExampleHostTests : IDisposable
 
         Assert.Equal((0, "hello over tcp\n"), (overTcp.ExitCode, Encoding.UTF8.GetString(overTcp.Output)));
         Assert.Equal((0, "hello over unix\n"), (overUnix.ExitCode, Encoding.UTF8.GetString(overUnix.Output)));
+    }
+
+    [Fact]
+    public async Task EchoHost_SocatOverUdp_GetsEachDatagramBack_AndEchoClientToo()
+    {
+        string socat = Tool.RequireOnPath("socat");
+        await using ExampleProcess host = ExampleProcess.Start("EchoHost",
+            "--Transport:Endpoints:tcp:Url=tcp://127.0.0.1:0",
+            "--Transport:Endpoints:unix:Url=unix:" + Path.Combine(_directory, "echo.sock"),
+            "--Transport:Endpoints:udp:Url=udp://127.0.0.1:0");
+        Match udp = await host.WaitForLineAsync(@"Listening on (udp://127\.0\.0\.1:(\d+)) \(endpoint 'udp', protocol 'echo'\)");
+
+        var bySocat = await Tool.RunAsync(socat, ["-t", "2", "-", "UDP:127.0.0.1:" + udp.Groups[2].Value], "one datagram\n"u8.ToArray());
+        var byClient = await Tool.RunAsync("dotnet", [ExampleProcess.AssemblyPath("EchoClient"), udp.Groups[1].Value, "hello over udp"]);
+
+        Assert.Equal("one datagram\n", Encoding.UTF8.GetString(bySocat.Output));
+        Assert.Equal((0, "hello over udp\n"), (byClient.ExitCode, Encoding.UTF8.GetString(byClient.Output)));
+        Assert.Equal(0, await host.StopAsync());
     }
 
     [Fact]
@@ -72,7 +92,8 @@ public sealed class ExampleHostTests : IDisposable
     {
         await using ExampleProcess host = ExampleProcess.Start("EchoHost",
             "--Transport:Endpoints:tcp:Url=tcp://127.0.0.1:70000",
-            "--Transport:Endpoints:unix:Url=unix:" + Path.Combine(_directory, "echo.sock"));
+            "--Transport:Endpoints:unix:Url=unix:" + Path.Combine(_directory, "echo.sock"),
+            "--Transport:Endpoints:udp:Url=udp://127.0.0.1:0");
 
         int exitCode = await host.WaitForExitAsync();
 
