@@ -37,6 +37,9 @@ internal static partial class TransportLog
     [LoggerMessage(11, LogLevel.Error, "Accepting connections on '{Endpoint}' failed; the endpoint stops accepting.")]
     public static partial void AcceptFailed(ILogger logger, string endpoint, Exception exception);
 
+    [LoggerMessage(13, LogLevel.Warning, "Endpoint '{Endpoint}': cannot listen on the IPv6 loopback for localhost ({Reason}); listening on IPv4 only.")]
+    public static partial void LocalhostIPv6Unavailable(ILogger logger, string endpoint, string reason);
+
     [LoggerMessage(12, LogLevel.Information, "Stopped listening on {Url} (endpoint '{Endpoint}').")]
     public static partial void Unbound(ILogger logger, string url, string endpoint);
 }

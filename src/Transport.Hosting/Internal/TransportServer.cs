@@ -106,7 +106,8 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         long? maxConnections = limits.MaxConcurrentConnections ?? global.MaxConcurrentConnections;
         TimeSpan shutdownTimeout = limits.ShutdownTimeout ?? global.ShutdownTimeout ?? TransportLimits.DefaultShutdownTimeout;
 
-        foreach (EndPoint address in TransportUrl.ParseListenEndPoints(url))
+        IReadOnlyList<EndPoint> addresses = TransportUrl.ParseListenEndPoints(url);
+        foreach (EndPoint address in addresses)
         {
             ITransportFactory transport = _transports.First(t => t.CanBind(address));
             IConnectionListener listener;
@@ -118,6 +119,12 @@ internal sealed class TransportServer : IHostedService, ITransportServer
             {
                 throw new AddressInUseException(
                     $"{_path.Path}:Endpoints:{name}: cannot listen on {TransportUrl.Format(address)} ('{url}'): {ex.Message}", ex);
+            }
+            catch (IOException ex) when (addresses.Count > 1 && address is IPEndPoint { Address: var ip } && ip.Equals(IPAddress.IPv6Loopback))
+            {
+                // localhost: the machine has no IPv6 loopback; IPv4 alone still serves it, as Kestrel does.
+                TransportLog.LocalhostIPv6Unavailable(_logger, name, ex.Message);
+                continue;
             }
             catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
             {

@@ -31,13 +31,18 @@ internal sealed class TransportServerOptionsValidator(
             string prefix = $"{root}:Endpoints:{key}";
             ValidateUrl(prefix, key, endpoint.Url, owners, failures);
 
+            ProtocolRegistration? protocol = protocols.FirstOrDefault(p => string.Equals(p.Name, endpoint.Protocol, StringComparison.OrdinalIgnoreCase));
             if (string.IsNullOrWhiteSpace(endpoint.Protocol))
             {
                 failures.Add($"{prefix}:Protocol is missing. Registered protocols: {registered}.");
             }
-            else if (!protocols.Any(p => string.Equals(p.Name, endpoint.Protocol, StringComparison.OrdinalIgnoreCase)))
+            else if (protocol is null)
             {
                 failures.Add($"{prefix}:Protocol '{endpoint.Protocol}' is not a registered protocol. Registered protocols: {registered}.");
+            }
+            else if (IsDatagramUrl(endpoint.Url) && Attribute.IsDefined(protocol.HandlerType, typeof(StreamTransportOnlyAttribute)))
+            {
+                failures.Add($"{prefix}:Protocol '{endpoint.Protocol}' needs a byte stream and cannot serve the datagram endpoint '{endpoint.Url}'; use tcp://, unix: or memory://.");
             }
 
             ValidateLimits($"{prefix}:Limits", endpoint.Limits, failures);
@@ -93,6 +98,9 @@ internal sealed class TransportServerOptionsValidator(
             }
         }
     }
+
+    private static bool IsDatagramUrl(string? url) =>
+        url is not null && url.TrimStart().StartsWith("udp:", StringComparison.OrdinalIgnoreCase);
 
     private static void ValidateLimits(string prefix, TransportLimits limits, List<string> failures)
     {

@@ -1,0 +1,264 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Transport.Protocols.Greeting.Internal;
+
+namespace Transport.Protocols.Greeting;
+
+/// <summary>
+/// The greeting server: HTTP/1.0 (RFC 1945), robust to HTTP/1.1 clients (RFC 9112). <c>GET /</c> and
+/// <c>HEAD /</c> get the greeting page; other paths 404; other methods 405 (known) or 501 (unknown);
+/// malformed requests 400; too long a request line 414; too many or too large headers 431; unsupported
+/// versions 505; <c>Transfer-Encoding</c> 501; a body over the limit 413; a client too slow to send its request
+/// 408. Errors close the connection. Keep-alive is honoured when the client asks for it (HTTP/1.1 by default,
+/// HTTP/1.0 with <c>Connection: keep-alive</c>), up to <see cref="GreetingOptions.MaxRequestsPerConnection"/>.
+/// Register it with <c>AddProtocol&lt;GreetingProtocol&gt;("greeting")</c> and configure <see cref="GreetingOptions"/>.
+/// </summary>
+[StreamTransportOnly]
+public sealed partial class GreetingProtocol : ConnectionHandler
+{
+    private readonly GreetingOptions _options;
+    private readonly HttpResponses _responses;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+
+    /// <summary>Creates the protocol.</summary>
+    /// <param name="options">The page and the limits.</param>
+    /// <param name="time">The clock for timeouts and the <c>Date</c> header; the system clock when null.</param>
+    /// <param name="logger">Logs each rejected request with its reason at Debug.</param>
+    /// <exception cref="OptionsValidationException">An option is out of range.</exception>
+    public GreetingProtocol(IOptions<GreetingOptions> options, TimeProvider? time = null, ILogger<GreetingProtocol>? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options.Value;
+        Validate(_options);
+        _time = time ?? TimeProvider.System;
+        _logger = logger ?? (ILogger)NullLogger.Instance;
+        _responses = new HttpResponses(_options, new HttpDate(_time));
+    }
+
+    /// <summary>The greeting page the server sends for <c>GET /</c>.</summary>
+    public ReadOnlyMemory<byte> Page => _responses.Page;
+
+    /// <inheritdoc />
+    public override async Task OnConnectedAsync(ConnectionContext connection)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        PipeReader input = connection.Transport.Input;
+        PipeWriter output = connection.Transport.Output;
+        var parser = new HttpRequestParser(_options);
+        using var timeout = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _time);
+        for (int served = 0; ; served++)
+        {
+            parser.Reset();
+            bool keptAlive = served > 0;
+            timeout.CancelAfter(keptAlive ? _options.KeepAliveTimeout : _options.RequestHeadersTimeout);
+            bool started = false;
+            RequestHead request;
+            HttpStatus status;
+            string? reason;
+            while (true)
+            {
+                ReadResult read;
+                try
+                {
+                    read = await input.ReadAsync(timeout.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+                {
+                    if (started || !keptAlive)
+                    {
+                        LogBadRequest(connection.ConnectionId, (int)HttpStatus.RequestTimeout, "the request did not arrive in time");
+                        await SendAsync(output, HttpStatus.RequestTimeout, keepAlive: false, includeBody: true).ConfigureAwait(false);
+                    }
+
+                    return;
+                }
+
+                ReadOnlySequence<byte> buffer = read.Buffer;
+                if (!started && !buffer.IsEmpty)
+                {
+                    started = true;
+                    if (keptAlive)
+                    {
+                        timeout.CancelAfter(_options.RequestHeadersTimeout);
+                    }
+                }
+
+                HttpStatus? found = parser.FindHeadEnd(buffer, out SequencePosition headEnd, out reason);
+                if (found == HttpStatus.Ok)
+                {
+                    status = HttpRequestParser.Parse(buffer.Slice(0, headEnd), out request, out reason);
+                    input.AdvanceTo(headEnd);
+                    break;
+                }
+
+                if (found is { } error)
+                {
+                    input.AdvanceTo(buffer.End);
+                    LogBadRequest(connection.ConnectionId, (int)error, reason);
+                    await SendAsync(output, error, keepAlive: false, includeBody: true).ConfigureAwait(false);
+                    return;
+                }
+
+                if (read.IsCompleted)
+                {
+                    input.AdvanceTo(buffer.End);
+                    if (!buffer.IsEmpty)
+                    {
+                        LogBadRequest(connection.ConnectionId, (int)HttpStatus.BadRequest, "the connection ended inside a request head");
+                        await SendAsync(output, HttpStatus.BadRequest, keepAlive: false, includeBody: true).ConfigureAwait(false);
+                    }
+
+                    return;
+                }
+
+                input.AdvanceTo(buffer.Start, buffer.End);
+            }
+
+            status = Decide(status, ref request, ref reason);
+            bool keepAlive = status is HttpStatus.Ok or HttpStatus.NotFound
+                && _options.AllowKeepAlive
+                && (request.IsHttp11 ? !request.ConnectionClose : request.ConnectionKeepAlive)
+                && served + 1 < _options.MaxRequestsPerConnection;
+            if (status is not (HttpStatus.Ok or HttpStatus.NotFound))
+            {
+                LogBadRequest(connection.ConnectionId, (int)status, reason);
+            }
+            else if (request.ContentLength > 0 && !await DiscardBodyAsync(input, request.ContentLength, timeout.Token).ConfigureAwait(false))
+            {
+                return;
+            }
+
+            timeout.CancelAfter(Timeout.InfiniteTimeSpan);
+            FlushResult flushed = await SendAsync(output, status, keepAlive, includeBody: request.Method != RequestMethod.Head).ConfigureAwait(false);
+            if (!keepAlive || flushed.IsCompleted)
+            {
+                return;
+            }
+        }
+    }
+
+    private HttpStatus Decide(HttpStatus parsed, ref RequestHead request, ref string? reason)
+    {
+        if (parsed != HttpStatus.Ok)
+        {
+            return parsed;
+        }
+
+        if (request.HasTransferEncoding)
+        {
+            reason = "Transfer-Encoding is not supported; send Content-Length";
+            return HttpStatus.NotImplemented;
+        }
+
+        if (request.ContentLength > _options.MaxRequestBodySize)
+        {
+            reason = $"body of {request.ContentLength} bytes is over the limit of {_options.MaxRequestBodySize}";
+            return HttpStatus.ContentTooLarge;
+        }
+
+        if (request.Method == RequestMethod.Unknown)
+        {
+            reason = "unknown method";
+            return HttpStatus.NotImplemented;
+        }
+
+        if (request.Method == RequestMethod.OtherKnown)
+        {
+            reason = "method not allowed; GET and HEAD are";
+            return HttpStatus.MethodNotAllowed;
+        }
+
+        return request.IsRoot ? HttpStatus.Ok : HttpStatus.NotFound;
+    }
+
+    /// <summary>Reads and drops a request body; false when the client stopped or was too slow.</summary>
+    private static async ValueTask<bool> DiscardBodyAsync(PipeReader input, long remaining, CancellationToken timeout)
+    {
+        while (remaining > 0)
+        {
+            ReadResult read;
+            try
+            {
+                read = await input.ReadAsync(timeout).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+            {
+                return false;
+            }
+
+            long take = Math.Min(remaining, read.Buffer.Length);
+            input.AdvanceTo(read.Buffer.GetPosition(take));
+            remaining -= take;
+            if (remaining > 0 && read.IsCompleted)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private ValueTask<FlushResult> SendAsync(PipeWriter output, HttpStatus status, bool keepAlive, bool includeBody)
+    {
+        _responses.Write(output, status, keepAlive, includeBody);
+        return output.FlushAsync();
+    }
+
+    private void LogBadRequest(string connectionId, int status, string? reason) =>
+        Log.BadRequest(_logger, connectionId, status, reason ?? "bad request");
+
+    private static void Validate(GreetingOptions options)
+    {
+        var failures = new List<string>();
+        if (options.MaxRequestLineLength < 16)
+        {
+            failures.Add($"Greeting:MaxRequestLineLength must be at least 16 (was {options.MaxRequestLineLength}).");
+        }
+
+        if (options.MaxRequestHeaderCount < 1)
+        {
+            failures.Add($"Greeting:MaxRequestHeaderCount must be at least 1 (was {options.MaxRequestHeaderCount}).");
+        }
+
+        if (options.MaxRequestHeadersTotalSize < 64)
+        {
+            failures.Add($"Greeting:MaxRequestHeadersTotalSize must be at least 64 (was {options.MaxRequestHeadersTotalSize}).");
+        }
+
+        if (options.MaxRequestBodySize < 0)
+        {
+            failures.Add($"Greeting:MaxRequestBodySize must not be negative (was {options.MaxRequestBodySize}).");
+        }
+
+        if (options.RequestHeadersTimeout <= TimeSpan.Zero || options.KeepAliveTimeout <= TimeSpan.Zero)
+        {
+            failures.Add("Greeting:RequestHeadersTimeout and Greeting:KeepAliveTimeout must be positive.");
+        }
+
+        if (options.MaxRequestsPerConnection < 1)
+        {
+            failures.Add($"Greeting:MaxRequestsPerConnection must be at least 1 (was {options.MaxRequestsPerConnection}).");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.ServerName) || options.ServerName.Any(c => c < 0x20 || c > 0x7E))
+        {
+            failures.Add("Greeting:ServerName must be printable ASCII without line breaks.");
+        }
+
+        if (failures.Count > 0)
+        {
+            throw new OptionsValidationException(nameof(GreetingOptions), typeof(GreetingOptions), failures);
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Debug, "Connection {ConnectionId}: answered {Status} to a bad request: {Reason}.")]
+        public static partial void BadRequest(ILogger logger, string connectionId, int status, string reason);
+    }
+}

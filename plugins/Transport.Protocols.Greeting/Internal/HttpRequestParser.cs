@@ -1,0 +1,367 @@
+using System.Buffers;
+using System.Text;
+
+namespace Transport.Protocols.Greeting.Internal;
+
+/// <summary>What the server needs to know of a request head.</summary>
+internal struct RequestHead
+{
+    public RequestMethod Method;
+    public bool IsRoot;
+    public bool IsHttp11;
+    public bool ConnectionClose;
+    public bool ConnectionKeepAlive;
+    public long ContentLength;
+    public bool HasTransferEncoding;
+    public int HostCount;
+}
+
+internal enum RequestMethod : byte
+{
+    Get,
+    Head,
+    OtherKnown,
+    Unknown,
+}
+
+/// <summary>
+/// An incremental HTTP/1.x request-head parser. <see cref="FindHeadEnd"/> is called with everything buffered
+/// so far and scans only the bytes it has not seen (no rescans when a request trickles in a byte at a time),
+/// enforcing the line, count and size limits as it goes; <see cref="Parse"/> then reads the complete head.
+/// Accepts CRLF or a bare LF as line end (RFC 9112 §2.2); rejects obsolete line folding, whitespace before
+/// the colon and control characters with 400.
+/// </summary>
+internal sealed class HttpRequestParser(GreetingOptions limits)
+{
+    private const int StackLineLimit = 512;
+
+    private long _scanned;
+    private int _lines;
+    private long _requestLineEnd;
+
+    public void Reset()
+    {
+        _scanned = 0;
+        _lines = 0;
+        _requestLineEnd = 0;
+    }
+
+    /// <summary>
+    /// Looks for the blank line that ends the head. Returns null while it has not arrived (and no limit is
+    /// broken), <see cref="HttpStatus.Ok"/> with <paramref name="headEnd"/> when it has, or the error status.
+    /// </summary>
+    public HttpStatus? FindHeadEnd(in ReadOnlySequence<byte> buffer, out SequencePosition headEnd, out string? reason)
+    {
+        headEnd = default;
+        reason = null;
+        var reader = new SequenceReader<byte>(buffer);
+        reader.Advance(_scanned);
+        while (true)
+        {
+            long lineStart = reader.Consumed;
+            if (!reader.TryAdvanceTo((byte)'\n'))
+            {
+                long partial = buffer.Length - lineStart;
+                if (_lines == 0 && partial > limits.MaxRequestLineLength)
+                {
+                    reason = $"request line longer than {limits.MaxRequestLineLength} bytes";
+                    return HttpStatus.UriTooLong;
+                }
+
+                if (_lines > 0 && buffer.Length - _requestLineEnd > limits.MaxRequestHeadersTotalSize)
+                {
+                    reason = $"header section larger than {limits.MaxRequestHeadersTotalSize} bytes";
+                    return HttpStatus.HeaderFieldsTooLarge;
+                }
+
+                return null;
+            }
+
+            long length = reader.Consumed - lineStart - 1;
+            if (length > 0 && EndsWithCr(buffer, reader.Consumed - 2))
+            {
+                length--;
+            }
+
+            _scanned = reader.Consumed;
+            if (_lines == 0)
+            {
+                if (length == 0)
+                {
+                    // RFC 9112 §2.2: empty lines before the request line are ignored.
+                    continue;
+                }
+
+                if (length > limits.MaxRequestLineLength)
+                {
+                    reason = $"request line longer than {limits.MaxRequestLineLength} bytes";
+                    return HttpStatus.UriTooLong;
+                }
+
+                _lines = 1;
+                _requestLineEnd = reader.Consumed;
+                continue;
+            }
+
+            if (length == 0)
+            {
+                headEnd = reader.Position;
+                return HttpStatus.Ok;
+            }
+
+            if (reader.Consumed - _requestLineEnd > limits.MaxRequestHeadersTotalSize)
+            {
+                reason = $"header section larger than {limits.MaxRequestHeadersTotalSize} bytes";
+                return HttpStatus.HeaderFieldsTooLarge;
+            }
+
+            if (_lines++ > limits.MaxRequestHeaderCount)
+            {
+                reason = $"more than {limits.MaxRequestHeaderCount} header fields";
+                return HttpStatus.HeaderFieldsTooLarge;
+            }
+        }
+    }
+
+    /// <summary>Parses a complete head (as delimited by <see cref="FindHeadEnd"/>).</summary>
+    public static HttpStatus Parse(ReadOnlySequence<byte> head, out RequestHead request, out string? reason)
+    {
+        request = default;
+        request.ContentLength = -1;
+        var reader = new SequenceReader<byte>(head);
+        bool requestLine = true;
+        while (reader.TryReadTo(out ReadOnlySequence<byte> line, (byte)'\n'))
+        {
+            if (line.Length > 0 && EndsWithCr(line, line.Length - 1))
+            {
+                line = line.Slice(0, line.Length - 1);
+            }
+
+            if (line.Length == 0)
+            {
+                if (requestLine)
+                {
+                    continue;
+                }
+
+                break;
+            }
+
+            HttpStatus status = WithSpan(line, ref request, requestLine, out reason);
+            if (status != HttpStatus.Ok)
+            {
+                return status;
+            }
+
+            requestLine = false;
+        }
+
+        if (request.HostCount > 1 || (request.IsHttp11 && request.HostCount == 0))
+        {
+            reason = request.HostCount > 1 ? "more than one Host header" : "an HTTP/1.1 request without a Host header";
+            return HttpStatus.BadRequest;
+        }
+
+        reason = null;
+        return HttpStatus.Ok;
+    }
+
+    private static HttpStatus WithSpan(in ReadOnlySequence<byte> line, ref RequestHead request, bool requestLine, out string? reason)
+    {
+        if (line.IsSingleSegment)
+        {
+            return ParseLine(line.FirstSpan, ref request, requestLine, out reason);
+        }
+
+        int length = (int)line.Length;
+        byte[]? rented = length > StackLineLimit ? ArrayPool<byte>.Shared.Rent(length) : null;
+        Span<byte> copy = rented is null ? stackalloc byte[StackLineLimit] : rented;
+        try
+        {
+            line.CopyTo(copy);
+            return ParseLine(copy[..length], ref request, requestLine, out reason);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+    }
+
+    private static HttpStatus ParseLine(ReadOnlySpan<byte> line, ref RequestHead request, bool requestLine, out string? reason) =>
+        requestLine ? ParseRequestLine(line, ref request, out reason) : ParseField(line, ref request, out reason);
+
+    private static HttpStatus ParseRequestLine(ReadOnlySpan<byte> line, ref RequestHead request, out string? reason)
+    {
+        int firstSpace = line.IndexOf((byte)' ');
+        int lastSpace = line.LastIndexOf((byte)' ');
+        if (firstSpace <= 0 || lastSpace == firstSpace)
+        {
+            reason = "request line is not METHOD SP TARGET SP VERSION";
+            return HttpStatus.BadRequest;
+        }
+
+        ReadOnlySpan<byte> method = line[..firstSpace];
+        ReadOnlySpan<byte> target = line[(firstSpace + 1)..lastSpace];
+        ReadOnlySpan<byte> version = line[(lastSpace + 1)..];
+        if (!IsToken(method) || target.Length == 0 || target.IndexOfAny((byte)' ', (byte)'\t') >= 0 || ContainsControl(target))
+        {
+            reason = "malformed method or request target";
+            return HttpStatus.BadRequest;
+        }
+
+        if (version.SequenceEqual("HTTP/1.1"u8))
+        {
+            request.IsHttp11 = true;
+        }
+        else if (!version.SequenceEqual("HTTP/1.0"u8))
+        {
+            bool wellFormed = version.Length == 8 && version.StartsWith("HTTP/"u8) && char.IsAsciiDigit((char)version[5])
+                && version[6] == '.' && char.IsAsciiDigit((char)version[7]);
+            reason = wellFormed ? "unsupported HTTP version " + Encoding.ASCII.GetString(version) : "malformed HTTP version";
+            return wellFormed ? HttpStatus.VersionNotSupported : HttpStatus.BadRequest;
+        }
+
+        request.Method = method.SequenceEqual("GET"u8) ? RequestMethod.Get
+            : method.SequenceEqual("HEAD"u8) ? RequestMethod.Head
+            : IsKnownMethod(method) ? RequestMethod.OtherKnown
+            : RequestMethod.Unknown;
+
+        if (target[0] == '/')
+        {
+            request.IsRoot = IsRootPath(target);
+        }
+        else if (StartsWithIgnoreCase(target, "http://"u8) || StartsWithIgnoreCase(target, "https://"u8))
+        {
+            // absolute-form (RFC 9112 §3.2.2): the path starts after the authority.
+            ReadOnlySpan<byte> afterScheme = target[(target.IndexOf((byte)':') + 3)..];
+            int slash = afterScheme.IndexOfAny((byte)'/', (byte)'?');
+            request.IsRoot = slash < 0 || IsRootPath(afterScheme[slash..]) || afterScheme[slash] == '?';
+        }
+        else if (!(target.Length == 1 && target[0] == '*'))
+        {
+            reason = "request target is not a path or an absolute URL";
+            return HttpStatus.BadRequest;
+        }
+
+        reason = null;
+        return HttpStatus.Ok;
+    }
+
+    private static HttpStatus ParseField(ReadOnlySpan<byte> line, ref RequestHead request, out string? reason)
+    {
+        if (line[0] is (byte)' ' or (byte)'\t')
+        {
+            reason = "obsolete header line folding";
+            return HttpStatus.BadRequest;
+        }
+
+        int colon = line.IndexOf((byte)':');
+        if (colon <= 0 || !IsToken(line[..colon]))
+        {
+            reason = "malformed header field name";
+            return HttpStatus.BadRequest;
+        }
+
+        ReadOnlySpan<byte> name = line[..colon];
+        ReadOnlySpan<byte> value = line[(colon + 1)..].Trim(" \t"u8);
+        if (ContainsControl(value))
+        {
+            reason = "control character in a header field value";
+            return HttpStatus.BadRequest;
+        }
+
+        if (Ascii.EqualsIgnoreCase(name, "Content-Length"u8))
+        {
+            if (value.Length is 0 or > 18 || value.ContainsAnyExceptInRange((byte)'0', (byte)'9'))
+            {
+                reason = "invalid Content-Length";
+                return HttpStatus.BadRequest;
+            }
+
+            long length = 0;
+            foreach (byte digit in value)
+            {
+                length = (length * 10) + (digit - '0');
+            }
+
+            if (request.ContentLength >= 0 && request.ContentLength != length)
+            {
+                reason = "conflicting Content-Length headers";
+                return HttpStatus.BadRequest;
+            }
+
+            request.ContentLength = length;
+        }
+        else if (Ascii.EqualsIgnoreCase(name, "Transfer-Encoding"u8))
+        {
+            request.HasTransferEncoding = true;
+        }
+        else if (Ascii.EqualsIgnoreCase(name, "Host"u8))
+        {
+            request.HostCount++;
+        }
+        else if (Ascii.EqualsIgnoreCase(name, "Connection"u8))
+        {
+            foreach (Range part in value.Split((byte)','))
+            {
+                ReadOnlySpan<byte> option = value[part].Trim(" \t"u8);
+                request.ConnectionClose |= Ascii.EqualsIgnoreCase(option, "close"u8);
+                request.ConnectionKeepAlive |= Ascii.EqualsIgnoreCase(option, "keep-alive"u8);
+            }
+        }
+
+        reason = null;
+        return HttpStatus.Ok;
+    }
+
+    private static bool IsRootPath(ReadOnlySpan<byte> path) => path.Length == 1 || path[1] == '?' || path[1] == '#';
+
+    private static bool EndsWithCr(in ReadOnlySequence<byte> buffer, long index) =>
+        buffer.Slice(index, 1).FirstSpan[0] == '\r';
+
+    private static bool StartsWithIgnoreCase(ReadOnlySpan<byte> value, ReadOnlySpan<byte> prefix) =>
+        value.Length >= prefix.Length && Ascii.EqualsIgnoreCase(value[..prefix.Length], prefix);
+
+    private static bool ContainsControl(ReadOnlySpan<byte> value)
+    {
+        foreach (byte b in value)
+        {
+            if ((b < 0x20 && b != '\t') || b == 0x7F)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool IsKnownMethod(ReadOnlySpan<byte> method) =>
+        method.SequenceEqual("POST"u8) || method.SequenceEqual("PUT"u8) || method.SequenceEqual("DELETE"u8)
+        || method.SequenceEqual("OPTIONS"u8) || method.SequenceEqual("PATCH"u8) || method.SequenceEqual("TRACE"u8)
+        || method.SequenceEqual("CONNECT"u8);
+
+    /// <summary>RFC 9110 §5.6.2 token characters.</summary>
+    private static bool IsToken(ReadOnlySpan<byte> value)
+    {
+        if (value.IsEmpty)
+        {
+            return false;
+        }
+
+        foreach (byte b in value)
+        {
+            bool ok = char.IsAsciiLetterOrDigit((char)b) || b is (byte)'!' or (byte)'#' or (byte)'$' or (byte)'%' or (byte)'&'
+                or (byte)'\'' or (byte)'*' or (byte)'+' or (byte)'-' or (byte)'.' or (byte)'^' or (byte)'_' or (byte)'`'
+                or (byte)'|' or (byte)'~';
+            if (!ok)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}
