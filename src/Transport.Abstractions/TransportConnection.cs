@@ -21,25 +21,15 @@ public abstract class TransportConnection : ConnectionContext,
 {
     private static long s_lastId = DateTime.UtcNow.Ticks;
 
-    private readonly FeatureCollection _features = new(6);
-    private readonly CancellationTokenSource _closeRequested = new();
-    private readonly CancellationTokenSource _closed = new();
-    private int _closedFired;
+    // Created on first use: a connection that nobody asks for features or tokens (most short-lived ones)
+    // allocates none of these.
+    private FeatureCollection? _features;
+    private CancellationTokenSource? _closeRequested;
+    private CancellationTokenSource? _closed;
     private IDictionary<object, object?>? _items;
     private string? _connectionId;
-
-    /// <summary>Creates the connection and registers its standard features.</summary>
-    protected TransportConnection()
-    {
-        _features.Set<IConnectionIdFeature>(this);
-        _features.Set<IConnectionTransportFeature>(this);
-        _features.Set<IConnectionItemsFeature>(this);
-        _features.Set<IConnectionLifetimeFeature>(this);
-        _features.Set<IConnectionEndPointFeature>(this);
-        _features.Set<IConnectionLifetimeNotificationFeature>(this);
-        ConnectionClosedRequested = _closeRequested.Token;
-        ConnectionClosed = _closed.Token;
-    }
+    private int _closeRequestedFlag;
+    private int _closedFlag;
 
     /// <inheritdoc />
     public override string ConnectionId
@@ -49,7 +39,25 @@ public abstract class TransportConnection : ConnectionContext,
     }
 
     /// <inheritdoc />
-    public override IFeatureCollection Features => _features;
+    public override IFeatureCollection Features
+    {
+        get
+        {
+            if (_features is null)
+            {
+                var features = new FeatureCollection(6);
+                features.Set<IConnectionIdFeature>(this);
+                features.Set<IConnectionTransportFeature>(this);
+                features.Set<IConnectionItemsFeature>(this);
+                features.Set<IConnectionLifetimeFeature>(this);
+                features.Set<IConnectionEndPointFeature>(this);
+                features.Set<IConnectionLifetimeNotificationFeature>(this);
+                Interlocked.CompareExchange(ref _features, features, null);
+            }
+
+            return _features;
+        }
+    }
 
     /// <inheritdoc />
     public override IDictionary<object, object?> Items
@@ -62,54 +70,37 @@ public abstract class TransportConnection : ConnectionContext,
     public override IDuplexPipe Transport { get; set; } = null!;
 
     /// <inheritdoc />
-    public CancellationToken ConnectionClosedRequested { get; set; }
+    public override CancellationToken ConnectionClosed
+    {
+        get => LazyToken(ref _closed, ref _closedFlag, cancelOnThreadPool: true);
+        set => throw new NotSupportedException("The transport owns ConnectionClosed.");
+    }
+
+    /// <inheritdoc />
+    public CancellationToken ConnectionClosedRequested
+    {
+        get => LazyToken(ref _closeRequested, ref _closeRequestedFlag, cancelOnThreadPool: false);
+        set => throw new NotSupportedException("The transport owns ConnectionClosedRequested.");
+    }
 
     /// <summary>
     /// Asks the protocol to finish its work and close (e.g. when the host is stopping). The connection is
     /// not closed by this call; a protocol that does not observe <see cref="ConnectionClosedRequested"/>
     /// carries on until the host's shutdown deadline aborts it.
     /// </summary>
-    public void RequestClose()
-    {
-        try
-        {
-            _closeRequested.Cancel();
-        }
-        catch (ObjectDisposedException)
-        {
-            // Already disposed: the connection is gone, there is nothing to ask.
-        }
-    }
+    public void RequestClose() => Signal(ref _closeRequested, ref _closeRequestedFlag, cancelOnThreadPool: false);
 
     /// <summary>
     /// Signals <c>ConnectionClosed</c> once, when the peer's side of the connection has
     /// ended. Callbacks registered on the token run on the thread pool, never on the caller's stack.
     /// </summary>
-    protected void OnConnectionClosed()
-    {
-        if (Interlocked.Exchange(ref _closedFired, 1) != 0)
-        {
-            return;
-        }
-
-        ThreadPool.UnsafeQueueUserWorkItem(static state =>
-        {
-            try
-            {
-                state.Cancel();
-            }
-            catch (ObjectDisposedException)
-            {
-                // Disposed already: nobody is listening.
-            }
-        }, _closed, preferLocal: false);
-    }
+    protected void OnConnectionClosed() => Signal(ref _closed, ref _closedFlag, cancelOnThreadPool: true);
 
     /// <summary>Releases the connection's token sources; call from <c>DisposeAsync</c> once the I/O has ended.</summary>
     protected void DisposeTokens()
     {
-        _closed.Dispose();
-        _closeRequested.Dispose();
+        Volatile.Read(ref _closed)?.Dispose();
+        Volatile.Read(ref _closeRequested)?.Dispose();
     }
 
     /// <summary>Pairs the protocol's ends of the input and output pipes into <see cref="Transport"/>'s type.</summary>
@@ -117,6 +108,74 @@ public abstract class TransportConnection : ConnectionContext,
     /// <param name="output">What the protocol writes.</param>
     /// <returns>The duplex pipe.</returns>
     protected static IDuplexPipe CreateDuplexPipe(PipeReader input, PipeWriter output) => new DuplexPipe(input, output);
+
+    /// <summary>
+    /// The token of a signal that may fire before anyone asks for it: the source is created on first request,
+    /// and created cancelled if the signal already fired.
+    /// </summary>
+    private static CancellationToken LazyToken(ref CancellationTokenSource? source, ref int flag, bool cancelOnThreadPool)
+    {
+        CancellationTokenSource? existing = Volatile.Read(ref source);
+        if (existing is null)
+        {
+            if (Volatile.Read(ref flag) != 0)
+            {
+                return new CancellationToken(canceled: true);
+            }
+
+            var created = new CancellationTokenSource();
+            existing = Interlocked.CompareExchange(ref source, created, null) ?? created;
+            if (existing != created)
+            {
+                created.Dispose();
+            }
+            else if (Interlocked.CompareExchange(ref flag, 0, 0) != 0)
+            {
+                // The signal fired while the source was being created: it may have missed it.
+                Cancel(existing, cancelOnThreadPool);
+            }
+        }
+
+        return existing.Token;
+    }
+
+    private static void Signal(ref CancellationTokenSource? source, ref int flag, bool cancelOnThreadPool)
+    {
+        if (Interlocked.Exchange(ref flag, 1) != 0)
+        {
+            return;
+        }
+
+        if (Volatile.Read(ref source) is { } existing)
+        {
+            Cancel(existing, cancelOnThreadPool);
+        }
+    }
+
+    private static void Cancel(CancellationTokenSource source, bool onThreadPool)
+    {
+        if (onThreadPool)
+        {
+            // Callbacks registered by protocols must not run on the transport's I/O stack.
+            ThreadPool.UnsafeQueueUserWorkItem(static s => CancelNow(s), source, preferLocal: false);
+        }
+        else
+        {
+            CancelNow(source);
+        }
+    }
+
+    private static void CancelNow(CancellationTokenSource source)
+    {
+        try
+        {
+            source.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed already: the connection is gone and nobody is listening.
+        }
+    }
 
     private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
     {

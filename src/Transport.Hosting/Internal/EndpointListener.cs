@@ -144,7 +144,10 @@ internal sealed class EndpointListener
             TransportLog.ConnectionLimitReached(_logger, Name, limit);
         }
 
-        TransportLog.ConnectionRejected(_logger, connection.ConnectionId, Name, limit);
+        if (_logger.IsEnabled(LogLevel.Debug))
+        {
+            TransportLog.ConnectionRejected(_logger, connection.ConnectionId, Name, limit);
+        }
         connection.Abort(new ConnectionAbortedException($"Endpoint '{Name}' is at its limit of {limit} connections."));
         _ = connection.DisposeAsync().AsTask().ContinueWith(
             static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
@@ -152,24 +155,28 @@ internal sealed class EndpointListener
 
     private async Task RunConnectionAsync(ConnectionContext connection)
     {
-        string id = connection.ConnectionId;
-        TransportLog.ConnectionAccepted(_logger, id, Name, connection.RemoteEndPoint?.ToString());
+        bool debug = _logger.IsEnabled(LogLevel.Debug);
+        if (debug)
+        {
+            TransportLog.ConnectionAccepted(_logger, connection.ConnectionId, Name, connection.RemoteEndPoint?.ToString());
+        }
+
         try
         {
             await _protocol.OnConnectedAsync(connection).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is ConnectionResetException or ConnectionAbortedException or IOException)
         {
-            TransportLog.ConnectionEndedByTransport(_logger, id, Name, ex.Message);
+            TransportLog.ConnectionEndedByTransport(_logger, connection.ConnectionId, Name, ex.Message);
         }
         catch (OperationCanceledException ex) when (connection.ConnectionClosed.IsCancellationRequested)
         {
-            TransportLog.ConnectionEndedByTransport(_logger, id, Name, ex.Message);
+            TransportLog.ConnectionEndedByTransport(_logger, connection.ConnectionId, Name, ex.Message);
         }
         catch (Exception ex)
         {
             _metrics.ProtocolErrors.Add(1, _tag);
-            TransportLog.ProtocolFailed(_logger, ProtocolName, id, Name, ex);
+            TransportLog.ProtocolFailed(_logger, ProtocolName, connection.ConnectionId, Name, ex);
         }
         finally
         {
@@ -179,12 +186,15 @@ internal sealed class EndpointListener
             }
             catch (Exception ex)
             {
-                TransportLog.ConnectionEndedByTransport(_logger, id, Name, ex.Message);
+                TransportLog.ConnectionEndedByTransport(_logger, connection.ConnectionId, Name, ex.Message);
             }
 
             _connections.TryRemove(connection, out _);
             _metrics.Active.Add(-1, _tag);
-            TransportLog.ConnectionClosed(_logger, id, Name);
+            if (debug)
+            {
+                TransportLog.ConnectionClosed(_logger, connection.ConnectionId, Name);
+            }
             OnConnectionEnded();
         }
     }
