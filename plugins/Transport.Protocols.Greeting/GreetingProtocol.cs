@@ -18,11 +18,11 @@ namespace Transport.Protocols.Greeting;
 /// Register it with <c>AddProtocol&lt;GreetingProtocol&gt;("greeting")</c> and configure <see cref="GreetingOptions"/>.
 /// </summary>
 [StreamTransportOnly]
-public sealed partial class GreetingProtocol : ConnectionHandler
+public sealed partial class GreetingProtocol : ConnectionHandler, IDisposable
 {
     private readonly GreetingOptions _options;
     private readonly HttpResponses _responses;
-    private readonly TimeProvider _time;
+    private readonly RequestTimeouts _timeouts;
     private readonly ILogger _logger;
 
     /// <summary>Creates the protocol.</summary>
@@ -35,9 +35,10 @@ public sealed partial class GreetingProtocol : ConnectionHandler
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Value;
         Validate(_options);
-        _time = time ?? TimeProvider.System;
+        time ??= TimeProvider.System;
         _logger = logger ?? (ILogger)NullLogger.Instance;
-        _responses = new HttpResponses(_options, new HttpDate(_time));
+        _responses = new HttpResponses(_options, new HttpDate(time));
+        _timeouts = new RequestTimeouts(time);
     }
 
     /// <summary>The greeting page the server sends for <c>GET /</c>.</summary>
@@ -50,25 +51,22 @@ public sealed partial class GreetingProtocol : ConnectionHandler
         PipeReader input = connection.Transport.Input;
         PipeWriter output = connection.Transport.Output;
         var parser = new HttpRequestParser(_options);
-        using var timeout = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _time);
+        using RequestTimeouts.Deadline timeout = _timeouts.Register(input);
         for (int served = 0; ; served++)
         {
             parser.Reset();
             bool keptAlive = served > 0;
-            timeout.CancelAfter(keptAlive ? _options.KeepAliveTimeout : _options.RequestHeadersTimeout);
+            timeout.Set(keptAlive ? _options.KeepAliveTimeout : _options.RequestHeadersTimeout);
             bool started = false;
             RequestHead request;
             HttpStatus status;
             string? reason;
             while (true)
             {
-                ReadResult read;
-                try
+                ReadResult read = await input.ReadAsync().ConfigureAwait(false);
+                if (read.IsCanceled && timeout.Expired)
                 {
-                    read = await input.ReadAsync(timeout.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (timeout.IsCancellationRequested)
-                {
+                    input.AdvanceTo(read.Buffer.Start);
                     if (started || !keptAlive)
                     {
                         LogBadRequest(connection.ConnectionId, (int)HttpStatus.RequestTimeout, "the request did not arrive in time");
@@ -84,7 +82,7 @@ public sealed partial class GreetingProtocol : ConnectionHandler
                     started = true;
                     if (keptAlive)
                     {
-                        timeout.CancelAfter(_options.RequestHeadersTimeout);
+                        timeout.Set(_options.RequestHeadersTimeout);
                     }
                 }
 
@@ -128,12 +126,12 @@ public sealed partial class GreetingProtocol : ConnectionHandler
             {
                 LogBadRequest(connection.ConnectionId, (int)status, reason);
             }
-            else if (request.ContentLength > 0 && !await DiscardBodyAsync(input, request.ContentLength, timeout.Token).ConfigureAwait(false))
+            else if (request.ContentLength > 0 && !await DiscardBodyAsync(input, request.ContentLength, timeout).ConfigureAwait(false))
             {
                 return;
             }
 
-            timeout.CancelAfter(Timeout.InfiniteTimeSpan);
+            timeout.Clear();
             FlushResult flushed = await SendAsync(output, status, keepAlive, includeBody: request.Method != RequestMethod.Head).ConfigureAwait(false);
             if (!keepAlive || flushed.IsCompleted)
             {
@@ -141,6 +139,9 @@ public sealed partial class GreetingProtocol : ConnectionHandler
             }
         }
     }
+
+    /// <summary>Stops the timeout heartbeat.</summary>
+    public void Dispose() => _timeouts.Dispose();
 
     private HttpStatus Decide(HttpStatus parsed, ref RequestHead request, ref string? reason)
     {
@@ -177,17 +178,14 @@ public sealed partial class GreetingProtocol : ConnectionHandler
     }
 
     /// <summary>Reads and drops a request body; false when the client stopped or was too slow.</summary>
-    private static async ValueTask<bool> DiscardBodyAsync(PipeReader input, long remaining, CancellationToken timeout)
+    private static async ValueTask<bool> DiscardBodyAsync(PipeReader input, long remaining, RequestTimeouts.Deadline timeout)
     {
         while (remaining > 0)
         {
-            ReadResult read;
-            try
+            ReadResult read = await input.ReadAsync().ConfigureAwait(false);
+            if (read.IsCanceled && timeout.Expired)
             {
-                read = await input.ReadAsync(timeout).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (timeout.IsCancellationRequested)
-            {
+                input.AdvanceTo(read.Buffer.Start);
                 return false;
             }
 
