@@ -118,7 +118,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
             catch (AddressInUseException ex)
             {
                 throw new AddressInUseException(
-                    $"{_path.Path}:Endpoints:{name}: cannot listen on {TransportUrl.Format(address)} ('{url}'): {ex.Message}", ex);
+                    $"{_path.Path}:Endpoints:{name} ('{url}'): {ex.Message} Stop the other server or choose another address (tcp port 0 picks a free one).", ex);
             }
             catch (IOException ex) when (addresses.Count > 1 && address is IPEndPoint { Address: var ip } && ip.Equals(IPAddress.IPv6Loopback))
             {
@@ -129,7 +129,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
             catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
             {
                 throw new InvalidOperationException(
-                    $"{_path.Path}:Endpoints:{name}: cannot listen on {TransportUrl.Format(address)} ('{url}'): {ex.Message}", ex);
+                    $"{_path.Path}:Endpoints:{name} ('{url}'): cannot listen on {TransportUrl.Format(address)}: {ex.Message}", ex);
             }
 
             bound.Add(new EndpointListener(name, protocolName, listener, protocol, maxConnections, shutdownTimeout,
