@@ -29,8 +29,8 @@ namespace Transport.Framing;
 /// </para>
 /// <para>
 /// Bad input throws <see cref="InvalidFrameException"/>: more than the framer's
-/// <see cref="IMessageFramer{TMessage}.MaxMessageSize"/> bytes buffered without a whole message, a framer's own
-/// rejection, or the stream ending inside a message.
+/// <see cref="IMessageFramer{TMessage}.MaxMessageSize"/> bytes buffered without a whole message, a whole message
+/// larger than that, a framer's own rejection, or the stream ending inside a message.
 /// </para>
 /// <para>
 /// On a datagram transport each read is one datagram, so the framer sees each datagram whole and a message never
@@ -168,10 +168,17 @@ public sealed class MessageReader<TMessage>
         ReadOnlySequence<byte> rest = _buffer;
         if (_framer.TryParse(ref rest, out TMessage? message))
         {
-            if (rest.Length >= _buffer.Length)
+            long consumed = _buffer.Length - rest.Length;
+            if (consumed <= 0)
             {
                 throw new InvalidOperationException(
                     $"The framer {_framer.GetType().Name} returned a message without consuming any input; a message must consume at least one byte.");
+            }
+
+            if (consumed > _framer.MaxMessageSize)
+            {
+                throw new InvalidFrameException(
+                    $"Invalid frame: a {consumed}-byte message is more than the maximum message size of {_framer.MaxMessageSize} bytes.");
             }
 
             _buffer = rest;

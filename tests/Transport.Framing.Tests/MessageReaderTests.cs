@@ -105,6 +105,17 @@ public sealed class MessageReaderTests
     }
 
     [Fact]
+    public async Task WholeMessageLargerThanMaximum_FromACustomFramer_IsInvalidFrame()
+    {
+        var pipe = new Pipe();
+        var reader = new MessageReader<ReadOnlySequence<byte>>(pipe.Reader, new EverythingFramer());
+        await pipe.Writer.WriteAsync(new byte[17]);
+
+        var error = await Assert.ThrowsAsync<InvalidFrameException>(() => reader.WaitToReadAsync().AsTask().DefaultTimeout());
+        Assert.Contains("a 17-byte message is more than the maximum message size of 16 bytes", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task InputEndsInsideAMessage_IsInvalidFrame_AfterTheWholeOnes()
     {
         var pipe = new Pipe();
@@ -177,6 +188,18 @@ public sealed class MessageReaderTests
         {
             message = default;
             return false;
+        }
+    }
+
+    private sealed class EverythingFramer : IMessageFramer<ReadOnlySequence<byte>>
+    {
+        public int MaxMessageSize => 16;
+
+        public bool TryParse(ref ReadOnlySequence<byte> input, out ReadOnlySequence<byte> message)
+        {
+            message = input;
+            input = input.Slice(input.End);
+            return true;
         }
     }
 
