@@ -1,0 +1,130 @@
+using System.Text;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+using Transport.Framing;
+
+namespace Transport.KeyValue.Tests;
+
+/// <summary>
+/// Malformed RESP gets Redis's own protocol error and that connection is closed, as Redis does; the error is
+/// logged with the connection id; every other connection carries on.
+/// </summary>
+public sealed class RespBadInputTests
+{
+    public static IEnumerable<object[]> Cases()
+    {
+        string[][] cases =
+        [
+            ["*abc\r\n", "invalid multibulk length"],
+            ["*2000000\r\n", "invalid multibulk length"],
+            ["*1\r\n+PING\r\n", "expected '$', got '+'"],
+            ["*1\r\n$-1\r\n", "invalid bulk length"],
+            ["*1\r\n$x\r\n", "invalid bulk length"],
+            ["*2\r\n$3\r\nGET\r\n$1000000000\r\n", "invalid bulk length"],
+            ["*1\r\n$3\r\nPINGPONG\r\n", "bulk length mismatch"],
+            ["set \"a key 'v'\r\n", "unbalanced quotes in request"],
+            ["set 'it''s' v\r\n", "unbalanced quotes in request"],
+            [new string('x', 70_000), "too big inline request"],
+            ["*1" + new string('1', 70_000), "too big mbulk count string"],
+        ];
+        foreach (object[] transport in TestTransports.Streams)
+        {
+            foreach (string[] c in cases)
+            {
+                yield return [transport[0], c[0].Length > 40 ? c[0][..20] + "…(" + c[0].Length + ")" : c[0], c[1]];
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public async Task MalformedRequest_GetsProtocolError_ThenClose_OthersCarryOn(TestTransport transport, string label, string expected)
+    {
+        string bad = Expand(label);
+        await using TransportTestServer server = await KeyValueServer.StartAsync(transport);
+        await using ConnectionContext bystander = await server.ConnectAsync();
+        await using ConnectionContext offender = await server.ConnectAsync();
+        Assert.Equal("OK", await bystander.CallAsync("SET", "k", "before"));
+
+        // A valid command first: its reply comes back before the error.
+        await offender.SendAsync(Resp.Command("PING").Concat(Encoding.UTF8.GetBytes(bad)).ToArray());
+
+        Assert.Equal("PONG", await offender.ReadReplyAsync());
+        string error = await offender.ReadReplyAsync();
+        Assert.StartsWith("-ERR Protocol error: ", error, StringComparison.Ordinal);
+        Assert.Contains(expected, error, StringComparison.Ordinal);
+        Assert.Empty(await offender.ReceiveToEndAsync());
+
+        await TestTimeouts.UntilAsync(() => server.Logs.At(LogLevel.Error).Any());
+        TestLogEntry logged = Assert.Single(server.Logs.At(LogLevel.Error));
+        Assert.IsType<InvalidFrameException>(logged.Exception);
+        Assert.Matches(new Regex("Protocol 'kv' failed on connection [0-9A-F]+"), logged.Message);
+
+        Assert.Equal("before", await bystander.CallAsync("GET", "k"));
+        await using ConnectionContext newcomer = await server.ConnectAsync();
+        Assert.Equal("PONG", await newcomer.CallAsync("PING"));
+    }
+
+    [Theory]
+    [MemberData(nameof(StreamTransports))]
+    public async Task RequestLargerThanMaxRequestSize_IsRefused_BeforeItIsBuffered(TestTransport transport)
+    {
+        await using TransportTestServer server = await KeyValueServer.StartAsync(transport, maxRequestSize: 4096);
+        await using ConnectionContext client = await server.ConnectAsync();
+
+        Assert.Equal("OK", await client.CallAsync("SET", "k", new string('v', 3000)));
+        await client.SendAsync(Encoding.ASCII.GetBytes("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5000\r\n"));
+
+        Assert.Equal("-ERR Protocol error: invalid bulk length", await client.ReadReplyAsync());
+        Assert.Empty(await client.ReceiveToEndAsync());
+    }
+
+    [Theory]
+    [MemberData(nameof(StreamTransports))]
+    public async Task ManyArgumentsAddingUpOverMaxRequestSize_IsAProtocolError(TestTransport transport)
+    {
+        await using TransportTestServer server = await KeyValueServer.StartAsync(transport, maxRequestSize: 4096);
+        await using ConnectionContext client = await server.ConnectAsync();
+        byte[] request = Resp.Command([.. new[] { "MSET" }, .. Enumerable.Range(0, 600).Select(i => "k" + i)]);
+
+        await client.SendAsync(request);
+
+        string error = await client.ReadReplyAsync();
+        Assert.StartsWith("-ERR Protocol error: ", error, StringComparison.Ordinal);
+        Assert.Contains("maximum message size", error, StringComparison.Ordinal);
+        Assert.Empty(await client.ReceiveToEndAsync());
+    }
+
+    [Theory]
+    [MemberData(nameof(StreamTransports))]
+    public async Task ConnectionEndingInsideARequest_IsLogged_AndTheServerCarriesOn(TestTransport transport)
+    {
+        await using TransportTestServer server = await KeyValueServer.StartAsync(transport);
+        await using ConnectionContext client = await server.ConnectAsync();
+
+        await client.SendAsync(Encoding.ASCII.GetBytes("*2\r\n$3\r\nGET\r\n$5\r\nab"));
+        await client.CompleteOutputAsync();
+
+        Assert.StartsWith("-ERR Protocol error: Invalid frame: the input ended inside a message", await client.ReadReplyAsync(), StringComparison.Ordinal);
+        await TestTimeouts.UntilAsync(() => server.Logs.At(LogLevel.Error).Any());
+        await using ConnectionContext other = await server.ConnectAsync();
+        Assert.Equal("PONG", await other.CallAsync("PING"));
+    }
+
+    public static IEnumerable<object[]> StreamTransports => TestTransports.Streams;
+
+    private static string Expand(string label)
+    {
+        Match long1 = Regex.Match(label, @"^(.*)…\((\d+)\)$");
+        if (!long1.Success)
+        {
+            return label;
+        }
+
+        // Labels keep test names short; the long inputs are a prefix followed by filler of the same character.
+        string prefix = long1.Groups[1].Value;
+        int length = int.Parse(long1.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture);
+        return prefix + new string(prefix[^1], length - prefix.Length);
+    }
+}

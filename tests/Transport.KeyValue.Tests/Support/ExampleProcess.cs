@@ -1,0 +1,163 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+
+namespace Transport.KeyValue.Tests;
+
+/// <summary>Runs one of the repo's example programs the way a user does, from its build output.</summary>
+internal sealed class ExampleProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly List<string> _output = [];
+    private readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<(Regex Pattern, TaskCompletionSource<Match> Seen)> _waiters = [];
+
+    private ExampleProcess(Process process)
+    {
+        _process = process;
+    }
+
+    public int ExitCode => _process.ExitCode;
+
+    public IReadOnlyList<string> Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return [.. _output];
+            }
+        }
+    }
+
+    public static string RepoRoot
+    {
+        get
+        {
+            string? dir = AppContext.BaseDirectory;
+            while (dir is not null && !File.Exists(Path.Combine(dir, "Transport.sln")))
+            {
+                dir = Path.GetDirectoryName(dir);
+            }
+
+            return dir ?? throw new InvalidOperationException("Transport.sln not found above " + AppContext.BaseDirectory);
+        }
+    }
+
+    /// <summary>The example's built assembly, in the same configuration as the tests.</summary>
+    public static string AssemblyPath(string example)
+    {
+        string configuration = AppContext.BaseDirectory.Contains("/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
+        string path = Path.Combine(RepoRoot, "examples", example, "bin", configuration, "net10.0", example + ".dll");
+        return File.Exists(path) ? path : throw new FileNotFoundException("Build the solution first: " + path);
+    }
+
+    public static ExampleProcess Start(string example, params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(AssemblyPath(example));
+        foreach (string arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        var process = new Process { StartInfo = info, EnableRaisingEvents = true };
+        var example1 = new ExampleProcess(process);
+        process.OutputDataReceived += (_, e) => example1.OnLine(e.Data);
+        process.ErrorDataReceived += (_, e) => example1.OnLine(e.Data);
+        process.Exited += (_, _) => example1._exited.TrySetResult();
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return example1;
+    }
+
+    /// <summary>Waits until a line of output matches <paramref name="pattern"/>.</summary>
+    public Task<Match> WaitForLineAsync(string pattern)
+    {
+        var regex = new Regex(pattern);
+        var seen = new TaskCompletionSource<Match>(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_output)
+        {
+            foreach (string line in _output)
+            {
+                Match match = regex.Match(line);
+                if (match.Success)
+                {
+                    return Task.FromResult(match);
+                }
+            }
+
+            _waiters.Add((regex, seen));
+        }
+
+        return Task.WhenAny(seen.Task, _exited.Task).ContinueWith(
+            t => seen.Task.IsCompleted ? seen.Task.Result : throw new InvalidOperationException(
+                "The process exited before printing a line matching " + pattern + ":\n" + string.Join('\n', Output)),
+            CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).DefaultTimeout();
+    }
+
+    public async Task<int> StopAsync()
+    {
+        if (!_process.HasExited)
+        {
+            Terminate();
+        }
+
+        await _exited.Task.DefaultTimeout();
+        await _process.WaitForExitAsync().DefaultTimeout();
+        return _process.ExitCode;
+    }
+
+    public async Task<int> WaitForExitAsync()
+    {
+        await _process.WaitForExitAsync().DefaultTimeout();
+        return _process.ExitCode;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync().DefaultTimeout();
+        }
+
+        _process.Dispose();
+    }
+
+    /// <summary>Sends SIGTERM, as a service manager or Ctrl+C does.</summary>
+    private void Terminate()
+    {
+        using Process kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+    }
+
+    private void OnLine(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.Add(line);
+            foreach ((Regex pattern, TaskCompletionSource<Match> seen) in _waiters)
+            {
+                Match match = pattern.Match(line);
+                if (match.Success)
+                {
+                    seen.TrySetResult(match);
+                }
+            }
+        }
+    }
+
+    public StreamWriter StandardInput => _process.StandardInput;
+}
