@@ -6,6 +6,7 @@ internal enum LoadMode
 {
     PingPong,
     Stream,
+    Udp,
 }
 
 /// <summary>The command line, parsed and checked.</summary>
@@ -13,15 +14,17 @@ internal sealed class BenchmarkSettings
 {
     public const int DefaultPingPongConnections = 100;
     public const int DefaultStreamConnections = 16;
+    public const int DefaultUdpSockets = 16;
     public const int MaxMessageSize = 64 * 1024;
 
     public const string Usage =
         """
         usage: Transport.Benchmarks [options]
-          --mode pingpong|stream|all   load to run (default: all)
+          --mode pingpong|stream|udp|all  load to run (default: all); udp: 16 sockets, 64 B datagrams, 16 in flight each
           --servers LIST               comma-separated, run in this order; the first is the ratio's base
-                                       (default: ours-tcp,ours-unix,kestrel-tcp,kestrel-unix;
-                                       also available: raw-tcp, an allocation-free Socket echo to check the client)
+                                       (default: ours-tcp,ours-unix,kestrel-tcp,kestrel-unix,ours-udp,naive-udp;
+                                       also available: raw-tcp, an allocation-free Socket echo to check the client;
+                                       udp servers run the udp mode only, the others pingpong and stream)
           --conns N                    client connections (default: 100 for pingpong, 16 for stream)
           --size BYTES                 pingpong message size (default: 32, at most 65536)
           --window BYTES               stream: most unechoed bytes per connection (default: 262144)
@@ -31,9 +34,9 @@ internal sealed class BenchmarkSettings
         exit status: 0 ok, 1 an echoed byte mismatched, 2 bad arguments or a failed run
         """;
 
-    public static readonly string[] DefaultServers = ["ours-tcp", "ours-unix", "kestrel-tcp", "kestrel-unix"];
+    public static readonly string[] DefaultServers = ["ours-tcp", "ours-unix", "kestrel-tcp", "kestrel-unix", "ours-udp", "naive-udp"];
 
-    public IReadOnlyList<LoadMode> Modes { get; private set; } = [LoadMode.PingPong, LoadMode.Stream];
+    public IReadOnlyList<LoadMode> Modes { get; private set; } = [LoadMode.PingPong, LoadMode.Stream, LoadMode.Udp];
 
     public IReadOnlyList<string> Servers { get; private set; } = DefaultServers;
 
@@ -50,7 +53,15 @@ internal sealed class BenchmarkSettings
     public int Rounds { get; private set; } = 1;
 
     public int ConnectionsFor(LoadMode mode) =>
-        Connections ?? (mode == LoadMode.PingPong ? DefaultPingPongConnections : DefaultStreamConnections);
+        Connections ?? mode switch
+        {
+            LoadMode.PingPong => DefaultPingPongConnections,
+            LoadMode.Udp => DefaultUdpSockets,
+            _ => DefaultStreamConnections,
+        };
+
+    /// <summary>UDP servers run the UDP load only; stream servers run pingpong and stream.</summary>
+    public static bool Applies(string server, LoadMode mode) => server.EndsWith("-udp", StringComparison.Ordinal) == (mode == LoadMode.Udp);
 
     /// <summary>Parses <c>--name value</c> and <c>--name=value</c>; returns null and an error on bad input.</summary>
     public static BenchmarkSettings? Parse(string[] args, out string? error)
@@ -108,10 +119,11 @@ internal sealed class BenchmarkSettings
                 {
                     "pingpong" => [LoadMode.PingPong],
                     "stream" => [LoadMode.Stream],
-                    "all" => [LoadMode.PingPong, LoadMode.Stream],
+                    "udp" => [LoadMode.Udp],
+                    "all" => [LoadMode.PingPong, LoadMode.Stream, LoadMode.Udp],
                     _ => [],
                 };
-                return Modes.Count == 0 ? $"--mode '{value}': expected pingpong, stream or all" : null;
+                return Modes.Count == 0 ? $"--mode '{value}': expected pingpong, stream, udp or all" : null;
             case "--servers":
                 string[] servers = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
                 string? unknown = servers.FirstOrDefault(s => !EchoServers.Names.Contains(s, StringComparer.Ordinal));

@@ -23,7 +23,7 @@ internal interface IEchoServer : IAsyncDisposable
 
 internal static class EchoServers
 {
-    public static readonly string[] Names = ["ours-tcp", "ours-unix", "kestrel-tcp", "kestrel-unix", "raw-tcp"];
+    public static readonly string[] Names = ["ours-tcp", "ours-unix", "kestrel-tcp", "kestrel-unix", "raw-tcp", "ours-udp", "naive-udp"];
 
     public static async Task<IEchoServer> StartAsync(string name) => name switch
     {
@@ -32,6 +32,8 @@ internal static class EchoServers
         "kestrel-tcp" => await KestrelEchoServer.StartAsync(socketPath: null),
         "kestrel-unix" => await KestrelEchoServer.StartAsync(NewSocketPath(name)),
         "raw-tcp" => RawSocketEchoServer.Start(),
+        "ours-udp" => await TransportEchoServer.StartAsync(socketPath: null, udp: true),
+        "naive-udp" => NaiveUdpEchoServer.Start(),
         _ => throw new ArgumentOutOfRangeException(nameof(name), name, "unknown server"),
     };
 
@@ -72,11 +74,11 @@ internal sealed class TransportEchoServer : IEchoServer
 
     public EndPoint EndPoint { get; }
 
-    public static async Task<TransportEchoServer> StartAsync(string? socketPath)
+    public static async Task<TransportEchoServer> StartAsync(string? socketPath, bool udp = false)
     {
         HostApplicationBuilder builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Services.AddSingleton<IHostLifetime, BenchmarkHostLifetime>();
-        string url = socketPath is null ? "tcp://127.0.0.1:0" : "unix:" + socketPath;
+        string url = udp ? "udp://127.0.0.1:0" : socketPath is null ? "tcp://127.0.0.1:0" : "unix:" + socketPath;
         builder.Services.AddTransport()
             .AddProtocol<EchoProtocol>("echo")
             .Listen(url, "echo");
@@ -90,7 +92,8 @@ internal sealed class TransportEchoServer : IEchoServer
                 throw new InvalidOperationException($"expected one binding for {url}, got {bindings.Count}");
             }
 
-            return new TransportEchoServer(host, socketPath, bindings[0].EndPoint);
+            EndPoint bound = bindings[0].EndPoint is UdpEndPoint datagrams ? datagrams.Address : bindings[0].EndPoint;
+            return new TransportEchoServer(host, socketPath, bound);
         }
         catch
         {

@@ -23,7 +23,7 @@ for (int round = 1; round <= settings.Rounds; round++)
 {
     foreach (LoadMode mode in settings.Modes)
     {
-        foreach (string server in settings.Servers)
+        foreach (string server in settings.Servers.Where(s => BenchmarkSettings.Applies(s, mode)))
         {
             RunResult result = await RunOneAsync(server, mode, settings);
             results.Add(result);
@@ -65,7 +65,9 @@ static async Task<RunResult> RunOneAsync(string server, LoadMode mode, Benchmark
     {
         try
         {
-            return await SocketLoad.RunAsync(server, echoServer.EndPoint, mode, settings);
+            return mode == LoadMode.Udp
+                ? await UdpLoad.RunAsync(server, echoServer.EndPoint, settings)
+                : await SocketLoad.RunAsync(server, echoServer.EndPoint, mode, settings);
         }
         catch (Exception ex)
         {
@@ -98,12 +100,13 @@ internal static class Report
         foreach (LoadMode mode in settings.Modes)
         {
             double baseRate = double.NaN;
-            foreach (string server in settings.Servers)
+            string[] servers = [.. settings.Servers.Where(s => BenchmarkSettings.Applies(s, mode))];
+            foreach (string server in servers)
             {
                 RunResult[] runs = [.. results.Where(r => r.Mode == mode && r.Server == server)];
                 double[] rates = [.. runs.Select(r => r.Rate).Where(double.IsFinite)];
                 double rate = Median(rates);
-                if (server == settings.Servers[0])
+                if (server == servers[0])
                 {
                     baseRate = rate;
                 }
@@ -130,7 +133,7 @@ internal static class Report
             $"""
 
             command: dotnet run -c Release --project benchmarks/Transport.Benchmarks{arguments}
-            load: pingpong {settings.MessageSize} B messages, one in flight per connection; stream {SocketLoad.WriteSize} B writes, at most {settings.Window} B unechoed per connection; every echoed byte checked
+            load: pingpong {settings.MessageSize} B messages, one in flight per connection; stream {SocketLoad.WriteSize} B writes, at most {settings.Window} B unechoed per connection; udp {UdpLoad.DatagramSize} B datagrams, {UdpLoad.Window} in flight per socket; every echoed byte checked
             time: {settings.WarmupSeconds} s warm-up + {settings.MeasureSeconds} s measured per server and mode, {settings.Rounds} round(s){(settings.Rounds > 1 ? " interleaved, rate and alloc are medians" : "")}
             alloc B/msg: GC.GetTotalAllocatedBytes(precise) over the measured window / messages (round trips, or 4 KiB writes); the client allocates nothing then, so this is the server's
             machine: {RuntimeInformation.FrameworkDescription}, {RuntimeInformation.OSDescription}, {Environment.ProcessorCount} CPUs, {(GCSettings.IsServerGC ? "server" : "workstation")} GC, client and servers in one process
@@ -139,15 +142,25 @@ internal static class Report
 
     private static string Quote(string arg) => arg.Length > 0 && !arg.Any(c => char.IsWhiteSpace(c) || c is '"' or '\'') ? arg : "'" + arg + "'";
 
-    private static string ModeName(LoadMode mode) => mode == LoadMode.PingPong ? "pingpong" : "stream";
+    private static string ModeName(LoadMode mode) => mode switch
+    {
+        LoadMode.PingPong => "pingpong",
+        LoadMode.Udp => "udp",
+        _ => "stream",
+    };
 
     private static string FormatRate(RunResult r) => FormatRate(r.Mode, r.Rate);
 
     private static string FormatRate(LoadMode mode, double rate) =>
-        !double.IsFinite(rate) ? "-" : FormatNumber(mode, rate) + (mode == LoadMode.PingPong ? " rt/s" : " MiB/s");
+        !double.IsFinite(rate) ? "-" : FormatNumber(mode, rate) + mode switch
+        {
+            LoadMode.PingPong => " rt/s",
+            LoadMode.Udp => " dgram/s",
+            _ => " MiB/s",
+        };
 
     private static string FormatNumber(LoadMode mode, double rate) =>
-        rate.ToString(mode == LoadMode.PingPong ? "N0" : "N1", s_culture);
+        rate.ToString(mode == LoadMode.Stream ? "N1" : "N0", s_culture);
 
     private static string FormatAlloc(double bytes) => double.IsFinite(bytes) ? bytes.ToString("N1", s_culture) : "-";
 

@@ -432,7 +432,7 @@ internal sealed record RunResult(
 {
     /// <summary>Round trips/s for pingpong, echoed MiB/s for stream.</summary>
     public double Rate => Seconds <= 0 ? double.NaN
-        : Mode == LoadMode.PingPong ? Messages / Seconds : EchoedBytes / Seconds / (1024 * 1024);
+        : Mode == LoadMode.Stream ? EchoedBytes / Seconds / (1024 * 1024) : Messages / Seconds;
 
     /// <summary>Allocated bytes per round trip (pingpong) or per 4 KiB write (stream).</summary>
     public double AllocatedPerMessage => Messages <= 0 ? double.NaN : (double)AllocatedBytes / Messages;
