@@ -12,7 +12,8 @@ namespace Transport.Sockets.Internal;
 /// </summary>
 internal sealed class SocketConnection : TransportConnection
 {
-    private const int MinimumReceiveSegment = 2048;
+    // Half a pool block: a receive into less than this takes a fresh block instead (as Kestrel does).
+    private const int MinimumReceiveSegment = BlockMemoryPool.BlockSize / 2;
 
     private readonly Socket _socket;
     private readonly ILogger _logger;
@@ -27,7 +28,7 @@ internal sealed class SocketConnection : TransportConnection
     private Task _processing = Task.CompletedTask;
     private int _disposed;
 
-    public SocketConnection(Socket socket, SocketTransportOptions options, TransportListenOptions limits, ILogger logger)
+    public SocketConnection(Socket socket, SocketTransportOptions options, TransportListenOptions limits, BlockMemoryPool memoryPool, ILogger logger)
     {
         _socket = socket;
         _logger = logger;
@@ -38,16 +39,20 @@ internal sealed class SocketConnection : TransportConnection
 
         PipeScheduler app = options.InlineScheduling ? PipeScheduler.Inline : PipeScheduler.ThreadPool;
         _input = new Pipe(new PipeOptions(
+            pool: memoryPool,
             readerScheduler: app,
             writerScheduler: PipeScheduler.Inline,
             pauseWriterThreshold: limits.MaxReadBufferSize,
             resumeWriterThreshold: limits.MaxReadBufferSize / 2,
+            minimumSegmentSize: BlockMemoryPool.BlockSize,
             useSynchronizationContext: false));
         _output = new Pipe(new PipeOptions(
+            pool: memoryPool,
             readerScheduler: PipeScheduler.Inline,
             writerScheduler: app,
             pauseWriterThreshold: limits.MaxWriteBufferSize,
             resumeWriterThreshold: limits.MaxWriteBufferSize / 2,
+            minimumSegmentSize: BlockMemoryPool.BlockSize,
             useSynchronizationContext: false));
         Transport = CreateDuplexPipe(_input.Reader, _output.Writer);
     }
@@ -188,9 +193,12 @@ internal sealed class SocketConnection : TransportConnection
                 }
 
                 ReadOnlySequence<byte> buffer = result.Buffer;
-                if (!buffer.IsEmpty)
+                ReadOnlySequence<byte> unsent = buffer;
+                while (!unsent.IsEmpty)
                 {
-                    await _sendArgs.SendAsync(_socket, buffer).ConfigureAwait(false);
+                    // A send may take only part of a long sequence (see SocketAwaitableEventArgs.MaxSendSegments).
+                    int sent = await _sendArgs.SendAsync(_socket, unsent).ConfigureAwait(false);
+                    unsent = unsent.Slice(sent);
                 }
 
                 output.AdvanceTo(buffer.End);
