@@ -72,6 +72,18 @@ internal sealed class SocketAwaitableEventArgs : SocketAsyncEventArgs, IValueTas
         return socket.SendAsync(this) ? new ValueTask<int>(this, _source.Version) : CompletedSynchronously();
     }
 
+    /// <summary>Forgets the buffers of the last operation, so that a pooled instance holds on to nothing.</summary>
+    public void ReleaseBuffers()
+    {
+        if (BufferList is not null)
+        {
+            BufferList = null;
+        }
+
+        _bufferList?.Clear();
+        SetBuffer(null, 0, 0);
+    }
+
     private ValueTask<int> CompletedSynchronously() =>
         SocketError == SocketError.Success
             ? new ValueTask<int>(BytesTransferred)

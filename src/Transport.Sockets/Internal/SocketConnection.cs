@@ -24,7 +24,6 @@ internal sealed class SocketConnection : TransportConnection
     private readonly Pipe _input;
     private readonly Pipe _output;
     private readonly SocketAwaitableEventArgs _receiveArgs = new();
-    private readonly SocketAwaitableEventArgs _sendArgs = new();
     private readonly bool _waitForData;
     private readonly int _receiveBatch;
     private readonly TimeSpan _drainTimeout;
@@ -104,7 +103,6 @@ internal sealed class SocketConnection : TransportConnection
 
         DisposeTokens();
         _receiveArgs.Dispose();
-        _sendArgs.Dispose();
         await base.DisposeAsync().ConfigureAwait(false);
     }
 
@@ -237,12 +235,26 @@ internal sealed class SocketConnection : TransportConnection
                 }
 
                 ReadOnlySequence<byte> buffer = result.Buffer;
-                ReadOnlySequence<byte> unsent = buffer;
-                while (!unsent.IsEmpty)
+                if (!buffer.IsEmpty)
                 {
-                    // A send may take only part of a long sequence (see SocketAwaitableEventArgs.MaxSendSegments).
-                    int sent = await _sendArgs.SendAsync(_socket, unsent).ConfigureAwait(false);
-                    unsent = unsent.Slice(sent);
+                    // Rented per batch, not held per connection: idle connections are the many, senders the few.
+                    // (Inline here: a helper async method would allocate its state machine whenever a send waits.)
+                    SocketAwaitableEventArgs sender = SocketSenderPool.Rent();
+                    try
+                    {
+                        ReadOnlySequence<byte> unsent = buffer;
+                        while (!unsent.IsEmpty)
+                        {
+                            // A send may take only part of a long sequence (see SocketAwaitableEventArgs.MaxSendSegments).
+                            int sent = await sender.SendAsync(_socket, unsent).ConfigureAwait(false);
+                            unsent = unsent.Slice(sent);
+                        }
+                    }
+                    finally
+                    {
+                        // Reached only once the operation is over, failed or not: the sender is free.
+                        SocketSenderPool.Return(sender);
+                    }
                 }
 
                 output.AdvanceTo(buffer.End);
