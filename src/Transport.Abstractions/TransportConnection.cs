@@ -21,7 +21,7 @@ public abstract class TransportConnection : ConnectionContext,
 {
     private static long s_lastId = DateTime.UtcNow.Ticks;
 
-    private readonly FeatureCollection _features = new(6);
+    private FeatureCollection? _features;
     private readonly CancellationTokenSource _closeRequested = new();
     private readonly CancellationTokenSource _closed = new();
     private int _closedFired;
@@ -31,12 +31,6 @@ public abstract class TransportConnection : ConnectionContext,
     /// <summary>Creates the connection and registers its standard features.</summary>
     protected TransportConnection()
     {
-        _features.Set<IConnectionIdFeature>(this);
-        _features.Set<IConnectionTransportFeature>(this);
-        _features.Set<IConnectionItemsFeature>(this);
-        _features.Set<IConnectionLifetimeFeature>(this);
-        _features.Set<IConnectionEndPointFeature>(this);
-        _features.Set<IConnectionLifetimeNotificationFeature>(this);
         ConnectionClosedRequested = _closeRequested.Token;
         ConnectionClosed = _closed.Token;
     }
@@ -49,7 +43,8 @@ public abstract class TransportConnection : ConnectionContext,
     }
 
     /// <inheritdoc />
-    public override IFeatureCollection Features => _features;
+    /// <remarks>Created on first use: most connections never ask (about 400 bytes each).</remarks>
+    public override IFeatureCollection Features => Volatile.Read(ref _features) ?? CreateFeatures();
 
     /// <inheritdoc />
     public override IDictionary<object, object?> Items
@@ -110,6 +105,20 @@ public abstract class TransportConnection : ConnectionContext,
     {
         _closed.Dispose();
         _closeRequested.Dispose();
+    }
+
+    private FeatureCollection CreateFeatures()
+    {
+        var features = new FeatureCollection(6);
+        features.Set<IConnectionIdFeature>(this);
+        features.Set<IConnectionTransportFeature>(this);
+        features.Set<IConnectionItemsFeature>(this);
+        features.Set<IConnectionLifetimeFeature>(this);
+        features.Set<IConnectionEndPointFeature>(this);
+        features.Set<IConnectionLifetimeNotificationFeature>(this);
+
+        // Two threads may race here (the protocol and the host's shutdown); both must see the same collection.
+        return Interlocked.CompareExchange(ref _features, features, null) ?? features;
     }
 
     /// <summary>Pairs the protocol's ends of the input and output pipes into <see cref="Transport"/>'s type.</summary>
