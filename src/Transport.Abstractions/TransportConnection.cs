@@ -103,6 +103,7 @@ public abstract class TransportConnection : ConnectionContext,
         Volatile.Read(ref _closeRequested)?.Dispose();
     }
 
+
     /// <summary>Pairs the protocol's ends of the input and output pipes into <see cref="Transport"/>'s type.</summary>
     /// <param name="input">What the protocol reads.</param>
     /// <param name="output">What the protocol writes.</param>

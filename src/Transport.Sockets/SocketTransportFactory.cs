@@ -51,7 +51,7 @@ public sealed class SocketTransportFactory : ITransportFactory
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        var listener = new SocketConnectionListener(endpoint, _options, options, _logger);
+        var listener = new SocketConnectionListener(endpoint, _options, options, BlockMemoryPool.Process, _logger);
         listener.Bind();
         return new ValueTask<IConnectionListener>(listener);
     }
@@ -87,7 +87,7 @@ public sealed class SocketTransportFactory : ITransportFactory
             throw;
         }
 
-        var connection = new SocketConnection(socket, _options, new TransportListenOptions(), _logger);
+        var connection = new SocketConnection(socket, _options, new TransportListenOptions(), BlockMemoryPool.Process, _logger);
         connection.Start();
         return connection;
     }

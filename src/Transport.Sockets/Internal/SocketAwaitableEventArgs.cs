@@ -11,6 +11,13 @@ namespace Transport.Sockets.Internal;
 /// </summary>
 internal sealed class SocketAwaitableEventArgs : SocketAsyncEventArgs, IValueTaskSource<int>
 {
+    /// <summary>
+    /// The most segments one send passes to the OS. On Unix, .NET gathers a buffer list on the stack only up to
+    /// 8 entries (Linux's UIO_FASTIOV); beyond that every send allocates two arrays. The rest of a longer
+    /// sequence goes in the next send.
+    /// </summary>
+    public const int MaxSendSegments = 8;
+
     private ManualResetValueTaskSourceCore<int> _source;
     private List<ArraySegment<byte>>? _bufferList;
 
@@ -26,6 +33,8 @@ internal sealed class SocketAwaitableEventArgs : SocketAsyncEventArgs, IValueTas
         return socket.ReceiveAsync(this) ? new ValueTask<int>(this, _source.Version) : CompletedSynchronously();
     }
 
+    /// <summary>Sends the start of <paramref name="buffer"/>: all of it unless it has more than <see cref="MaxSendSegments"/> segments.</summary>
+    /// <returns>The bytes sent.</returns>
     public ValueTask<int> SendAsync(Socket socket, in ReadOnlySequence<byte> buffer)
     {
         if (buffer.IsSingleSegment)
@@ -50,6 +59,10 @@ internal sealed class SocketAwaitableEventArgs : SocketAsyncEventArgs, IValueTas
                 }
 
                 list.Add(array);
+                if (list.Count == MaxSendSegments)
+                {
+                    break;
+                }
             }
 
             BufferList = list;
@@ -57,6 +70,18 @@ internal sealed class SocketAwaitableEventArgs : SocketAsyncEventArgs, IValueTas
 
         _source.Reset();
         return socket.SendAsync(this) ? new ValueTask<int>(this, _source.Version) : CompletedSynchronously();
+    }
+
+    /// <summary>Forgets the buffers of the last operation, so that a pooled instance holds on to nothing.</summary>
+    public void ReleaseBuffers()
+    {
+        if (BufferList is not null)
+        {
+            BufferList = null;
+        }
+
+        _bufferList?.Clear();
+        SetBuffer(null, 0, 0);
     }
 
     private ValueTask<int> CompletedSynchronously() =>

@@ -10,16 +10,18 @@ internal sealed class SocketConnectionListener : IConnectionListener
     private readonly EndPoint _requested;
     private readonly SocketTransportOptions _options;
     private readonly TransportListenOptions _limits;
+    private readonly BlockMemoryPool _memoryPool;
     private readonly ILogger _logger;
     private Socket? _listenSocket;
     private string? _socketFile;
     private int _unbound;
 
-    public SocketConnectionListener(EndPoint endpoint, SocketTransportOptions options, TransportListenOptions limits, ILogger logger)
+    public SocketConnectionListener(EndPoint endpoint, SocketTransportOptions options, TransportListenOptions limits, BlockMemoryPool memoryPool, ILogger logger)
     {
         _requested = endpoint;
         _options = options;
         _limits = limits;
+        _memoryPool = memoryPool;
         _logger = logger;
         EndPoint = endpoint;
     }
@@ -102,7 +104,7 @@ internal sealed class SocketConnectionListener : IConnectionListener
                 accepted.NoDelay = true;
             }
 
-            var connection = new SocketConnection(accepted, _options, _limits, _logger);
+            var connection = new SocketConnection(accepted, _options, _limits, _memoryPool, _logger);
             connection.Start();
             return connection;
         }
