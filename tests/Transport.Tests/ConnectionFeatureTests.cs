@@ -3,7 +3,6 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.Extensions.Options;
 using Transport.Sockets;
-using Transport.Tests.Support;
 
 namespace Transport.Tests;
 
