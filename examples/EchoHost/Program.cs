@@ -14,15 +14,9 @@ HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicati
 });
 builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
 
-// Transport:Sockets:InlineCompletions runs socket completions on .NET's epoll threads instead of queueing them
-// to the thread pool; with the socket transport's inline scheduling the protocol then runs there too. Safe for
-// echo, which never blocks; unsafe for a protocol that does (it would stall every socket on that thread).
-// .NET reads the switch once, at the first socket operation of the process, so it is set here, before the
-// host exists, and cannot be an option of the transport.
-if (builder.Configuration.GetValue<bool>("Transport:Sockets:InlineCompletions"))
-{
-    Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
-}
+// Transport:Sockets:InlineCompletions (true in appsettings.json): socket completions run on .NET's epoll threads.
+// Safe here because echo never blocks; it must be decided before any socket exists, hence before the host.
+InlineSocketCompletions.EnableIfConfigured(builder.Configuration);
 
 builder.Services.AddTransport(builder.Configuration.GetSection("Transport"))
     .AddProtocol<EchoProtocol>("echo");

@@ -16,6 +16,10 @@ HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicati
     ContentRootPath = AppContext.BaseDirectory,
 });
 builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+
+// Transport:Sockets:InlineCompletions (true in appsettings.json): socket completions run on .NET's epoll threads.
+// Safe here because the greeting server never blocks; it must be decided before any socket exists.
+InlineSocketCompletions.EnableIfConfigured(builder.Configuration);
 builder.Services.Configure<GreetingOptions>(builder.Configuration.GetSection("Greeting"));
 builder.Services.AddTransport(builder.Configuration.GetSection("Transport"))
     .AddProtocol<GreetingProtocol>("greeting");
