@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace Transport.Udp.Internal;
@@ -19,6 +20,7 @@ internal sealed unsafe partial class LinuxDatagramBatch : IDisposable
     private const int EINTR = 4;
 
     private readonly int _slotSize;
+    private readonly byte[]? _array;
     private readonly byte* _data;
     private readonly byte* _addresses;
     private readonly IoVec* _iov;
@@ -27,11 +29,22 @@ internal sealed unsafe partial class LinuxDatagramBatch : IDisposable
     /// <param name="capacity">Datagrams per system call.</param>
     /// <param name="slotSize">Bytes per datagram slot. The memory is only reserved: pages the kernel never writes
     /// to (the tail of a slot beyond small datagrams) are never backed, so a 64 KiB slot for 64 B traffic costs a page.</param>
-    public LinuxDatagramBatch(int capacity, int slotSize)
+    /// <param name="managed">Slots in a pinned managed array, so that <see cref="SlotMemory"/> can hand one to the
+    /// <see cref="Socket"/> API (sends that have to wait); otherwise native.</param>
+    public LinuxDatagramBatch(int capacity, int slotSize, bool managed = false)
     {
         Capacity = capacity;
         _slotSize = slotSize;
-        _data = (byte*)NativeMemory.Alloc((nuint)capacity * (nuint)slotSize);
+        if (managed)
+        {
+            _array = GC.AllocateUninitializedArray<byte>(capacity * slotSize, pinned: true);
+            _data = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_array));
+        }
+        else
+        {
+            _data = (byte*)NativeMemory.Alloc((nuint)capacity * (nuint)slotSize);
+        }
+
         _addresses = (byte*)NativeMemory.AllocZeroed((nuint)capacity * AddressSize);
         _iov = (IoVec*)NativeMemory.AllocZeroed((nuint)capacity, (nuint)sizeof(IoVec));
         _headers = (MMsgHdr*)NativeMemory.AllocZeroed((nuint)capacity, (nuint)sizeof(MMsgHdr));
@@ -44,6 +57,8 @@ internal sealed unsafe partial class LinuxDatagramBatch : IDisposable
     }
 
     public int Capacity { get; }
+
+    public int SlotSize => _slotSize;
 
     /// <summary>Whether this process can use the batch calls at all (Linux, and libc exports them).</summary>
     public static bool IsSupported => OperatingSystem.IsLinux();
@@ -101,9 +116,16 @@ internal sealed unsafe partial class LinuxDatagramBatch : IDisposable
     /// </summary>
     public int Send(SafeHandle socket, int start, int count, out int error) => Call(socket, receive: false, count, out error, start);
 
+    /// <summary>Slot <paramref name="index"/> of a managed batch as memory.</summary>
+    public ReadOnlyMemory<byte> SlotMemory(int index, int length) => _array!.AsMemory(index * _slotSize, length);
+
     public void Dispose()
     {
-        NativeMemory.Free(_data);
+        if (_array is null)
+        {
+            NativeMemory.Free(_data);
+        }
+
         NativeMemory.Free(_addresses);
         NativeMemory.Free(_iov);
         NativeMemory.Free(_headers);
