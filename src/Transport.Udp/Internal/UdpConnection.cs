@@ -86,6 +86,20 @@ internal sealed class UdpConnection : TransportConnection
         }
     }
 
+    /// <summary>
+    /// A datagram this session flushed into the listener's send batch could not be sent. Its flush has already
+    /// returned, so the error surfaces the way an unreachable peer does: the output closes (the next flush reports
+    /// completed) and the input ends with the error.
+    /// </summary>
+    public void OnBatchedSendFailed(SocketException ex)
+    {
+        Volatile.Write(ref _outputClosed, 1);
+        EndInput(ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.ConnectionReset
+            or SocketError.HostUnreachable or SocketError.NetworkUnreachable
+            ? new ConnectionResetException($"The peer {RemoteEndPoint} is unreachable: {ex.Message}", ex)
+            : new ConnectionAbortedException($"Sending to {RemoteEndPoint} failed: {ex.Message}", ex));
+    }
+
     public override void Abort(ConnectionAbortedException abortReason)
     {
         Volatile.Write(ref _outputClosed, 1);

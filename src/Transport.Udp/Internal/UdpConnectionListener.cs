@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
@@ -14,6 +15,12 @@ namespace Transport.Udp.Internal;
 /// </summary>
 internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChannel
 {
+    /// <summary>Datagrams per recvmmsg call (the C reference server uses the same).</summary>
+    private const int BatchSize = 64;
+
+    /// <summary>Largest reply that goes through the send batch; larger ones are sent on their own.</summary>
+    private const int SendSlotSize = 2048;
+
     private readonly Socket _socket;
     private readonly UdpTransportOptions _options;
     private readonly ILogger _logger;
@@ -24,6 +31,14 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
     private readonly string _name;
     private readonly Task _receiving;
     private readonly Timer _idleSweep;
+    // Send batch (Linux): flushes made on the receive loop's thread while it delivers a batch (an inline protocol
+    // answering) are queued here and leave in one sendmmsg when the batch is delivered. Only that thread touches it.
+    private LinuxDatagramBatch? _sendBatch;
+    private UdpConnection?[] _sendOwners = [];
+    private int[] _sendLengths = [];
+    private int _sendQueued;
+    private int _sendStart;
+    private int _batchingThread;
     private int _unbound;
     private int _closed;
     private int _limitWarned;
@@ -107,6 +122,34 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
 
     ValueTask IDatagramChannel.SendAsync(UdpConnection connection, ReadOnlyMemory<byte> datagram, CancellationToken cancellationToken)
     {
+        if (_batchingThread != 0 && _batchingThread == Environment.CurrentManagedThreadId && datagram.Length <= SendSlotSize)
+        {
+            LinuxDatagramBatch batch = _sendBatch!;
+            if (_sendQueued == batch.Capacity)
+            {
+                FlushSends();
+            }
+
+            if (_sendQueued < batch.Capacity)
+            {
+                // The datagram is copied, so the writer's buffer is free when this returns, as after a real send.
+                int slot = _sendQueued++;
+                datagram.Span.CopyTo(batch.SendSlot(slot));
+                batch.PrepareSend(slot, datagram.Length, connection.Peer!);
+                _sendOwners[slot] = connection;
+                _sendLengths[slot] = datagram.Length;
+                return ValueTask.CompletedTask;
+            }
+
+            // The kernel's send buffer is full and the batch still holds what it refused: this one waits on its own
+            // (UDP keeps no order, and this happens only under send pressure).
+        }
+
+        return SendNowAsync(connection, datagram, cancellationToken);
+    }
+
+    private ValueTask SendNowAsync(UdpConnection connection, ReadOnlyMemory<byte> datagram, CancellationToken cancellationToken)
+    {
         ValueTask<int> sending = _socket.SendToAsync(datagram, SocketFlags.None, connection.Peer!, cancellationToken);
         if (sending.IsCompletedSuccessfully)
         {
@@ -142,10 +185,226 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
 
     private async Task ReceiveLoopAsync()
     {
+        await Task.Yield();
+        if (LinuxDatagramBatch.IsSupported && !await BatchReceiveLoopAsync().ConfigureAwait(false))
+        {
+            return;
+        }
+
+        await PortableReceiveLoopAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Linux: drains the socket with recvmmsg, up to <see cref="BatchSize"/> datagrams per system call, and waits for
+    /// readability with a zero-byte peek (which leaves the datagram queued). Per datagram that saves a system call
+    /// and the socket's async machinery. Returns true when batching is unavailable and the portable loop should run.
+    /// </summary>
+    private async Task<bool> BatchReceiveLoopAsync()
+    {
+        LinuxDatagramBatch batch;
+        try
+        {
+            // One byte more than the largest datagram tells an oversize one apart (the kernel cuts it to the slot).
+            batch = new LinuxDatagramBatch(BatchSize, _options.MaxDatagramSize + 1);
+        }
+        catch (OutOfMemoryException ex)
+        {
+            UdpLog.BatchReceiveUnavailable(_logger, _name, ex.Message);
+            return true;
+        }
+
+        var address = new SocketAddress(_socket.AddressFamily);
+        _sendBatch = new LinuxDatagramBatch(BatchSize, SendSlotSize, managed: true);
+        _sendOwners = new UdpConnection?[BatchSize];
+        _sendLengths = new int[BatchSize];
+        try
+        {
+            SafeHandle handle = _socket.SafeHandle;
+            while (Volatile.Read(ref _closed) == 0)
+            {
+                int count;
+                int error;
+                try
+                {
+                    count = batch.Receive(handle, out error);
+                }
+                catch (ObjectDisposedException)
+                {
+                    return false;
+                }
+                catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+                {
+                    UdpLog.BatchReceiveUnavailable(_logger, _name, ex.Message);
+                    return true;
+                }
+
+                if (count < 0)
+                {
+                    if (Volatile.Read(ref _closed) != 0)
+                    {
+                        return false;
+                    }
+
+                    SocketError socketError = LinuxDatagramBatch.ToSocketError(error);
+                    if (socketError is SocketError.ConnectionReset or SocketError.ConnectionRefused
+                        or SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.MessageSize)
+                    {
+                        UdpLog.ReceiveErrorIgnored(_logger, _name, socketError.ToString());
+                        continue;
+                    }
+
+                    UdpLog.BatchReceiveUnavailable(_logger, _name, $"errno {error}, {socketError}");
+                    return true;
+                }
+
+                _batchingThread = Environment.CurrentManagedThreadId;
+                for (int i = 0; i < count; i++)
+                {
+                    batch.CopyAddress(i, address);
+                    int received = batch.ReceivedLength(i);
+                    if (received > _options.MaxDatagramSize)
+                    {
+                        OnOversize(address);
+                        continue;
+                    }
+
+                    Dispatch(address, batch.Datagram(i, received));
+                }
+
+                _batchingThread = 0;
+                FlushSends();
+                if (_sendStart < _sendQueued)
+                {
+                    await DrainSendsAsync().ConfigureAwait(false);
+                }
+
+                if (count == batch.Capacity)
+                {
+                    // A full batch: more are likely queued, so read again before paying for a readiness wait.
+                    continue;
+                }
+
+                // Wait here rather than in a helper: an async helper would allocate its state machine each time it waits.
+                try
+                {
+                    await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.Peek).ConfigureAwait(false);
+                }
+                catch (SocketException ex) when (ex.SocketErrorCode is SocketError.OperationAborted or SocketError.Interrupted && Volatile.Read(ref _closed) != 0)
+                {
+                    return false;
+                }
+                catch (ObjectDisposedException)
+                {
+                    return false;
+                }
+                catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionRefused
+                    or SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.MessageSize)
+                {
+                    // An ICMP error from some peer: the next recvmmsg goes on with the queued datagrams.
+                    UdpLog.ReceiveErrorIgnored(_logger, _name, ex.SocketErrorCode.ToString());
+                }
+                catch (Exception ex)
+                {
+                    UdpLog.ReceiveLoopFailed(_logger, _name, ex);
+                    return false;
+                }
+            }
+
+            return false;
+        }
+        finally
+        {
+            _batchingThread = 0;
+            batch.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Sends the queued replies with sendmmsg, without blocking. A datagram the kernel refuses fails its own session
+    /// and the rest still go; if the send buffer is full, what is left stays queued for <see cref="DrainSendsAsync"/>.
+    /// </summary>
+    private void FlushSends()
+    {
+        LinuxDatagramBatch batch = _sendBatch!;
+        int thread = _batchingThread;
+
+        // A failed send ends a session's input, which may run its protocol right here: it must not queue into
+        // the batch being sent.
+        _batchingThread = 0;
+        while (_sendStart < _sendQueued)
+        {
+            int sent;
+            int error;
+            try
+            {
+                sent = batch.Send(_socket.SafeHandle, _sendStart, _sendQueued - _sendStart, out error);
+            }
+            catch (ObjectDisposedException)
+            {
+                ResetSends();
+                return;
+            }
+
+            if (sent > 0)
+            {
+                _sendStart += sent;
+            }
+            else if (sent == 0)
+            {
+                _batchingThread = thread;
+                return;
+            }
+            else
+            {
+                UdpConnection owner = _sendOwners[_sendStart]!;
+                _sendStart++;
+                owner.OnBatchedSendFailed(new SocketException((int)LinuxDatagramBatch.ToSocketError(error)));
+            }
+        }
+
+        ResetSends();
+        _batchingThread = thread;
+    }
+
+    /// <summary>
+    /// Sends what <see cref="FlushSends"/> left because the kernel's send buffer was full, waiting for room. Only the
+    /// receive loop calls it, between batches, so nothing queues meanwhile.
+    /// </summary>
+    private async ValueTask DrainSendsAsync()
+    {
+        LinuxDatagramBatch batch = _sendBatch!;
+        for (; _sendStart < _sendQueued; _sendStart++)
+        {
+            UdpConnection owner = _sendOwners[_sendStart]!;
+            try
+            {
+                await _socket.SendToAsync(batch.SlotMemory(_sendStart, _sendLengths[_sendStart]), SocketFlags.None, owner.Peer!).ConfigureAwait(false);
+            }
+            catch (SocketException ex)
+            {
+                owner.OnBatchedSendFailed(ex);
+            }
+            catch (ObjectDisposedException)
+            {
+                break;
+            }
+        }
+
+        ResetSends();
+    }
+
+    private void ResetSends()
+    {
+        Array.Clear(_sendOwners, 0, _sendQueued);
+        _sendQueued = 0;
+        _sendStart = 0;
+    }
+
+    private async Task PortableReceiveLoopAsync()
+    {
         // One buffer for the life of the listener; one byte more than the largest datagram tells an oversize one apart.
         byte[] buffer = GC.AllocateUninitializedArray<byte>(_options.MaxDatagramSize + 1, pinned: true);
         var address = new SocketAddress(_socket.AddressFamily);
-        await Task.Yield();
         while (Volatile.Read(ref _closed) == 0)
         {
             int received;
@@ -179,17 +438,22 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
                 continue;
             }
 
-            if (!_sessions.TryGetValue(address, out UdpConnection? session) && !TryOpenSession(address, out session))
-            {
-                continue;
-            }
+            Dispatch(address, buffer.AsSpan(0, received));
+        }
+    }
 
-            _metrics.Received.Add(1);
-            if (!session.Deliver(buffer.AsSpan(0, received)))
-            {
-                _metrics.Dropped.Add(1);
-                UdpLog.QueueFull(_logger, _name, session.ConnectionId, session.RemoteEndPoint?.ToString());
-            }
+    private void Dispatch(SocketAddress address, ReadOnlySpan<byte> datagram)
+    {
+        if (!_sessions.TryGetValue(address, out UdpConnection? session) && !TryOpenSession(address, out session))
+        {
+            return;
+        }
+
+        _metrics.Received.Add(1);
+        if (!session.Deliver(datagram))
+        {
+            _metrics.Dropped.Add(1);
+            UdpLog.QueueFull(_logger, _name, session.ConnectionId, session.RemoteEndPoint?.ToString());
         }
     }
 

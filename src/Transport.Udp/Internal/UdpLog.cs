@@ -21,4 +21,7 @@ internal static partial class UdpLog
 
     [LoggerMessage(6, LogLevel.Error, "{EndPoint}: the receive loop failed; the endpoint stops receiving.")]
     public static partial void ReceiveLoopFailed(ILogger logger, string endPoint, Exception exception);
+
+    [LoggerMessage(7, LogLevel.Debug, "{EndPoint}: batched receive (recvmmsg) is not available ({Reason}); using one receive per datagram.")]
+    public static partial void BatchReceiveUnavailable(ILogger logger, string endPoint, string reason);
 }
