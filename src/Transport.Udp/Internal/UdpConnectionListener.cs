@@ -144,6 +144,11 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
             // The kernel's send buffer is full and the batch still holds what it refused: this one waits on its own
             // (UDP keeps no order, and this happens only under send pressure).
         }
+        else if (_batchingThread != 0 && _batchingThread == Environment.CurrentManagedThreadId && _sendQueued > _sendStart)
+        {
+            // Too large for a slot: send what is queued first, so one peer's replies keep the order it was sent in.
+            FlushSends();
+        }
 
         return SendNowAsync(connection, datagram, cancellationToken);
     }
