@@ -15,6 +15,10 @@ HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicati
 });
 builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
 
+// Transport:Sockets:InlineCompletions (true in appsettings.json): socket completions run on .NET's epoll threads.
+// Safe here because the RESP protocol and its lock-free store never block; it must be decided before any socket exists.
+InlineSocketCompletions.EnableIfConfigured(builder.Configuration);
+
 builder.Services.AddSingleton(builder.Configuration.GetSection("KeyValue").Get<KeyValueProtocolOptions>() ?? new KeyValueProtocolOptions());
 builder.Services.AddTransport(builder.Configuration.GetSection("Transport"))
     .AddProtocol<KeyValueProtocol>("kv");
