@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 
-namespace Transport.KeyValue.Tests;
+namespace Transport.TestSupport;
 
 /// <summary>Runs one of the repo's example programs the way a user does, from its build output.</summary>
 internal sealed class ExampleProcess : IAsyncDisposable

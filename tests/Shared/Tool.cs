@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Transport.KeyValue.Tests;
+namespace Transport.TestSupport;
 
 /// <summary>Runs an external program to completion with binary standard input and output.</summary>
 internal static class Tool
