@@ -106,13 +106,7 @@ public sealed class KeyValueProtocol : FramedProtocol<RespCommand>, IDisposable
             case 3 when Is(name, "DEL"u8):
                 if (Arity(command, output, -2, "del"))
                 {
-                    long removed = 0;
-                    for (int i = 1; i < command.Count; i++)
-                    {
-                        removed += _store.Remove(command[i]) ? 1 : 0;
-                    }
-
-                    RespWriter.Integer(output, removed);
+                    RespWriter.Integer(output, CountKeys(command, remove: true));
                 }
 
                 return;
@@ -194,13 +188,7 @@ public sealed class KeyValueProtocol : FramedProtocol<RespCommand>, IDisposable
             case 6 when Is(name, "EXISTS"u8):
                 if (Arity(command, output, -2, "exists"))
                 {
-                    long found = 0;
-                    for (int i = 1; i < command.Count; i++)
-                    {
-                        found += _store.Exists(command[i]) ? 1 : 0;
-                    }
-
-                    RespWriter.Integer(output, found);
+                    RespWriter.Integer(output, CountKeys(command, remove: false));
                 }
 
                 return;
@@ -491,6 +479,18 @@ public sealed class KeyValueProtocol : FramedProtocol<RespCommand>, IDisposable
         }
 
         RespWriter.Error(output, message.ToString());
+    }
+
+    /// <summary>DEL and EXISTS: how many of the command's keys were there (and, for DEL, are now removed).</summary>
+    private long CountKeys(RespCommand command, bool remove)
+    {
+        long count = 0;
+        for (int i = 1; i < command.Count; i++)
+        {
+            count += (remove ? _store.Remove(command[i]) : _store.Exists(command[i])) ? 1 : 0;
+        }
+
+        return count;
     }
 
     /// <summary>Checks the argument count like Redis: <paramref name="arity"/> exact, or at least -arity when negative.</summary>
