@@ -38,7 +38,7 @@ public sealed partial class GreetingProtocol : ConnectionHandler, IDisposable
         time ??= TimeProvider.System;
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _responses = new HttpResponses(_options, new HttpDate(time));
-        _timeouts = new RequestTimeouts(time);
+        _timeouts = new RequestTimeouts(time, _logger);
     }
 
     /// <summary>The greeting page the server sends for <c>GET /</c>.</summary>

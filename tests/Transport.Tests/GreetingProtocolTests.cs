@@ -262,6 +262,44 @@ public sealed class GreetingProtocolTests
     }
 
     [Fact]
+    public async Task ThousandUnfinishedHeads_AllGet408_AtTheHeartbeatThatPassesTheDeadline()
+    {
+        var time = new FakeTimeProvider();
+        await using TransportTestServer server = await StartAsync(TestTransport.Tcp, time: time);
+        await using ClientGroup group = await ConnectManyAsync(server, 1000);
+        IReadOnlyList<ConnectionContext> clients = group.Clients;
+        await Task.WhenAll(clients.Select(c => c.SendAsync("GET / HTTP/1.1\r\nHost: a\r\nX-Unfinished"u8.ToArray())));
+        await UntilServedAsync(server, clients.Count);
+        Task<byte[]>[] answers = [.. clients.Select(c => c.ReceiveToEndAsync())];
+
+        // The heartbeat at 10 s is the first that sees the 10 s deadline passed: it must reach every connection.
+        time.Advance(TimeSpan.FromSeconds(10));
+
+        byte[][] received = await Task.WhenAll(answers).DefaultTimeout();
+        Assert.All(received, a => Assert.StartsWith("HTTP/1.0 408 ", HttpAnswer.Parse(a).StatusLine, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task ManyIdleKeptAliveConnections_AllCloseQuietly_AtTheHeartbeatThatPassesKeepAliveTimeout()
+    {
+        var time = new FakeTimeProvider();
+        await using TransportTestServer server = await StartAsync(TestTransport.Tcp, time: time);
+        await using ClientGroup group = await ConnectManyAsync(server, 400);
+        IReadOnlyList<ConnectionContext> clients = group.Clients;
+        await Task.WhenAll(clients.Select(async c =>
+        {
+            await c.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n"u8.ToArray());
+            Assert.Equal("keep-alive", (await ReceiveOneAnswerAsync(c)).Header("Connection"));
+        }));
+        Task<byte[]>[] rest = [.. clients.Select(c => c.ReceiveToEndAsync())];
+
+        time.Advance(TimeSpan.FromSeconds(5));
+
+        byte[][] received = await Task.WhenAll(rest).DefaultTimeout();
+        Assert.All(received, Assert.Empty);
+    }
+
+    [Fact]
     public async Task PageText_ComesFromOptions_HtmlEncoded()
     {
         await using TransportTestServer server = await StartAsync(TestTransport.Memory, o =>
@@ -328,6 +366,52 @@ public sealed class GreetingProtocolTests
         return HttpAnswer.Parse(await client.ReceiveToEndAsync());
     }
 
+    private static async Task<ClientGroup> ConnectManyAsync(TransportTestServer server, int count)
+    {
+        var group = new ClientGroup();
+        try
+        {
+            // In batches, so the listen backlog never overflows into SYN retries.
+            while (group.Clients.Count < count)
+            {
+                group.Clients.AddRange(await Task.WhenAll(Enumerable.Range(0, Math.Min(100, count - group.Clients.Count)).Select(_ => server.ConnectAsync())));
+            }
+        }
+        catch
+        {
+            await group.DisposeAsync();
+            throw;
+        }
+
+        return group;
+    }
+
+    /// <summary>Waits until the host has handed <paramref name="count"/> connections to the protocol (so their deadlines are set).</summary>
+    private static Task UntilServedAsync(TransportTestServer server, int count) =>
+        TestTimeouts.UntilAsync(() => server.Logs.Entries.Count(e => e.Category == "Transport.Hosting" && e.EventId.Id == 3) >= count);
+
+    /// <summary>Reads exactly one response (head and Content-Length body) and leaves the connection open.</summary>
+    private static async Task<HttpAnswer> ReceiveOneAnswerAsync(ConnectionContext client)
+    {
+        var bytes = new List<byte>();
+        while (true)
+        {
+            byte[] chunk = await client.ReceiveOnceAsync() ?? throw new EndOfStreamException("closed before a whole response: " + Encoding.ASCII.GetString([.. bytes]));
+            bytes.AddRange(chunk);
+            string text = Encoding.ASCII.GetString([.. bytes]);
+            int headEnd = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+            if (headEnd >= 0)
+            {
+                HttpAnswer head = HttpAnswer.ParseMany(Encoding.ASCII.GetBytes(text[..(headEnd + 4)]), 0)[0];
+                int length = int.Parse(head.Header("Content-Length")!, System.Globalization.CultureInfo.InvariantCulture);
+                if (bytes.Count >= headEnd + 4 + length)
+                {
+                    return HttpAnswer.Parse([.. bytes]);
+                }
+            }
+        }
+    }
+
     /// <summary>Moves the fake clock a second at a time until the answer arrives (bounded by the test timeout).</summary>
     private static async Task<byte[]> AdvanceUntilAnsweredAsync(FakeTimeProvider time, Task<byte[]> answer)
     {
@@ -340,6 +424,14 @@ public sealed class GreetingProtocolTests
 
         return await answer;
     }
+}
+
+/// <summary>Many client connections, disposed together.</summary>
+internal sealed class ClientGroup : IAsyncDisposable
+{
+    public List<ConnectionContext> Clients { get; } = [];
+
+    public async ValueTask DisposeAsync() => await Task.WhenAll(Clients.Select(c => c.DisposeAsync().AsTask()));
 }
 
 /// <summary>A parsed HTTP/1.x response, for assertions.</summary>
