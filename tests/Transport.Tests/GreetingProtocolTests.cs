@@ -299,6 +299,80 @@ public sealed class GreetingProtocolTests
         Assert.All(received, Assert.Empty);
     }
 
+    public static TheoryData<string, string, int> BadRequestLines => new()
+    {
+        { "lowercase letters, no spaces", "abc\n", 400 },
+        { "control bytes", "\u0001\u0002\n", 400 },
+        { "50 NUL bytes", new string('\0', 50) + "\n", 400 },
+        { "method only", "GET\n", 400 },
+        { "method only, CRLF", "GET\r\n", 400 },
+        { "control byte in the target", "GET /a\u0001b HTTP/1.0\r\n", 400 },
+        { "non-token method", "G(T / HTTP/1.0\r\n", 400 },
+        { "unknown protocol", "GET / FOO/1.0\r\n", 400 },
+        { "leading space", " GET / HTTP/1.0\r\n", 400 },
+        { "two spaces", "GET  / HTTP/1.0\r\n", 400 },
+        { "unsupported version", "GET / HTTP/2.0\r\n", 505 },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadRequestLines))]
+    public async Task BadRequestLine_IsAnsweredAndClosed_AtItsLineEnd_WithoutWaitingForTheHead(string label, string requestLine, int status)
+    {
+        _ = label;
+        await using TransportTestServer server = await StartAsync(TestTransport.Tcp, o => o.RequestHeadersTimeout = TimeSpan.FromMinutes(10));
+
+        // The head never ends: an answer can only come from judging the request line alone (else the read times out).
+        HttpAnswer answer = await RequestAsync(server, requestLine);
+
+        Assert.StartsWith($"HTTP/1.0 {status} ", answer.StatusLine, StringComparison.Ordinal);
+        Assert.Equal("close", answer.Header("Connection"));
+    }
+
+    public static TheoryData<string, string> ProvablyBadPartialRequestLines => new()
+    {
+        { "NUL first", "\0" },
+        { "control byte in the method", "GE\u0001" },
+        { "non-token byte in the method", "GE(" },
+        { "leading space", " " },
+        { "tab after the method", "GET\t" },
+        { "control byte in the target", "GET /\u007F" },
+        { "bare CR inside the line", "GET /\rx" },
+        { "a third space", "GET / HTTP/1.0 " },
+        { "not HTTP after the target", "GET / FOO" },
+        { "version too long", "GET / HTTP/1.00" },
+    };
+
+    [Theory]
+    [MemberData(nameof(ProvablyBadPartialRequestLines))]
+    public async Task ProvablyBadRequestLine_Gets400_BeforeItsLineEndArrives(string label, string partial)
+    {
+        _ = label;
+        await using TransportTestServer server = await StartAsync(TestTransport.Tcp, o => o.RequestHeadersTimeout = TimeSpan.FromMinutes(10));
+
+        HttpAnswer answer = await RequestAsync(server, partial);
+
+        Assert.StartsWith("HTTP/1.0 400 ", answer.StatusLine, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("GET")]
+    [InlineData("GET / HTTP/1.")]
+    [InlineData("GET /a?b=c#d HTTP/1.1\r")]
+    [InlineData("\r\n\r\nBREW * HTTP/1")]
+    [InlineData("GET http://example.org/\u00e9 HTTP/1.0")]
+    public async Task ValidRequestLinePrefix_IsNotJudgedEarly(string partial)
+    {
+        var time = new FakeTimeProvider();
+        await using TransportTestServer server = await StartAsync(TestTransport.Memory, time: time);
+        await using ConnectionContext client = await server.ConnectAsync();
+        await client.SendAsync(Encoding.Latin1.GetBytes(partial));
+
+        // Only the deadline ends it: a prefix that a valid request can continue must not be rejected.
+        byte[] answer = await AdvanceUntilAnsweredAsync(time, client.ReceiveToEndAsync());
+
+        Assert.StartsWith("HTTP/1.0 408 ", HttpAnswer.Parse(answer).StatusLine, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task PageText_ComesFromOptions_HtmlEncoded()
     {
