@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics.Metrics;
 using System.IO.Pipelines;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
@@ -17,20 +18,31 @@ namespace Transport.Protocols.Greeting;
 /// HTTP/1.0 with <c>Connection: keep-alive</c>), up to <see cref="GreetingOptions.MaxRequestsPerConnection"/>.
 /// Register it with <c>AddProtocol&lt;GreetingProtocol&gt;("greeting")</c> and configure <see cref="GreetingOptions"/>.
 /// </summary>
+/// <remarks>
+/// A rejected request is the client's bad input, not a server error: it is logged at Debug with its reason (no
+/// stack trace) and counted in <c>greeting.requests.rejected</c> (meter <c>Transport.Protocols.Greeting</c>,
+/// tagged with <c>http.response.status_code</c>) when the service provider has an <see cref="IMeterFactory"/>.
+/// </remarks>
 [StreamTransportOnly]
 public sealed partial class GreetingProtocol : ConnectionHandler, IDisposable
 {
+    /// <summary>The name of the meter the protocol's instruments are in: <c>Transport.Protocols.Greeting</c>.</summary>
+    public const string MeterName = "Transport.Protocols.Greeting";
+
     private readonly GreetingOptions _options;
     private readonly HttpResponses _responses;
     private readonly RequestTimeouts _timeouts;
     private readonly ILogger _logger;
+    private readonly Counter<int>? _rejected;
 
     /// <summary>Creates the protocol.</summary>
     /// <param name="options">The page and the limits.</param>
     /// <param name="time">The clock for timeouts and the <c>Date</c> header; the system clock when null.</param>
     /// <param name="logger">Logs each rejected request with its reason at Debug.</param>
+    /// <param name="meterFactory">Creates the meter that counts rejected requests; none when null.</param>
     /// <exception cref="OptionsValidationException">An option is out of range.</exception>
-    public GreetingProtocol(IOptions<GreetingOptions> options, TimeProvider? time = null, ILogger<GreetingProtocol>? logger = null)
+    public GreetingProtocol(IOptions<GreetingOptions> options, TimeProvider? time = null, ILogger<GreetingProtocol>? logger = null,
+        IMeterFactory? meterFactory = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Value;
@@ -38,8 +50,11 @@ public sealed partial class GreetingProtocol : ConnectionHandler, IDisposable
         time ??= TimeProvider.System;
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _responses = new HttpResponses(_options, new HttpDate(time));
-        _timeouts = new RequestTimeouts(time);
+        _timeouts = new RequestTimeouts(time, _logger);
+        _rejected = meterFactory?.Create(MeterName).CreateCounter<int>("greeting.requests.rejected", "{request}",
+            "Requests answered with an error status (the client's bad input or slowness), by status code.");
     }
+
 
     /// <summary>The greeting page the server sends for <c>GET /</c>.</summary>
     public ReadOnlyMemory<byte> Page => _responses.Page;
@@ -69,7 +84,7 @@ public sealed partial class GreetingProtocol : ConnectionHandler, IDisposable
                     input.AdvanceTo(read.Buffer.Start);
                     if (started || !keptAlive)
                     {
-                        LogBadRequest(connection.ConnectionId, (int)HttpStatus.RequestTimeout, "the request did not arrive in time");
+                        RecordRejection(connection.ConnectionId, (int)HttpStatus.RequestTimeout, "the request did not arrive in time");
                         await SendAsync(output, HttpStatus.RequestTimeout, keepAlive: false, includeBody: true).ConfigureAwait(false);
                     }
 
@@ -97,7 +112,7 @@ public sealed partial class GreetingProtocol : ConnectionHandler, IDisposable
                 if (found is { } error)
                 {
                     input.AdvanceTo(buffer.End);
-                    LogBadRequest(connection.ConnectionId, (int)error, reason);
+                    RecordRejection(connection.ConnectionId, (int)error, reason);
                     await SendAsync(output, error, keepAlive: false, includeBody: true).ConfigureAwait(false);
                     return;
                 }
@@ -107,7 +122,7 @@ public sealed partial class GreetingProtocol : ConnectionHandler, IDisposable
                     input.AdvanceTo(buffer.End);
                     if (!buffer.IsEmpty)
                     {
-                        LogBadRequest(connection.ConnectionId, (int)HttpStatus.BadRequest, "the connection ended inside a request head");
+                        RecordRejection(connection.ConnectionId, (int)HttpStatus.BadRequest, "the connection ended inside a request head");
                         await SendAsync(output, HttpStatus.BadRequest, keepAlive: false, includeBody: true).ConfigureAwait(false);
                     }
 
@@ -124,7 +139,7 @@ public sealed partial class GreetingProtocol : ConnectionHandler, IDisposable
                 && served + 1 < _options.MaxRequestsPerConnection;
             if (status is not (HttpStatus.Ok or HttpStatus.NotFound))
             {
-                LogBadRequest(connection.ConnectionId, (int)status, reason);
+                RecordRejection(connection.ConnectionId, (int)status, reason);
             }
             else if (request.ContentLength > 0 && !await DiscardBodyAsync(input, request.ContentLength, timeout).ConfigureAwait(false))
             {
@@ -207,8 +222,14 @@ public sealed partial class GreetingProtocol : ConnectionHandler, IDisposable
         return output.FlushAsync();
     }
 
-    private void LogBadRequest(string connectionId, int status, string? reason) =>
+    private void RecordRejection(string connectionId, int status, string? reason)
+    {
         Log.BadRequest(_logger, connectionId, status, reason ?? "bad request");
+        if (_rejected is { Enabled: true })
+        {
+            _rejected.Add(1, new KeyValuePair<string, object?>("http.response.status_code", status));
+        }
+    }
 
     private static void Validate(GreetingOptions options)
     {

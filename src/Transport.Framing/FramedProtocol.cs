@@ -25,7 +25,7 @@ namespace Transport.Framing;
 /// </para>
 /// <para>
 /// Bad input (<see cref="InvalidFrameException"/>) calls <see cref="OnInvalidFrameAsync"/> so the protocol can
-/// send a last error reply, flushes it, and rethrows: the host logs the exception with the connection id and
+/// send a last error reply, flushes it, and rethrows: the host logs it at Debug as the client's bad input and
 /// closes that connection only.
 /// </para>
 /// </remarks>

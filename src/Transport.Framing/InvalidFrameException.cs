@@ -1,3 +1,5 @@
+using System.Net;
+
 namespace Transport.Framing;
 
 /// <summary>
@@ -6,12 +8,15 @@ namespace Transport.Framing;
 /// stream, or anything a framer rejects. Only that connection is affected.
 /// </summary>
 /// <remarks>
-/// It derives from <see cref="Exception"/>, deliberately not from <see cref="IOException"/> (Kestrel's
-/// <c>BadHttpRequestException</c> does): the Transport host treats <see cref="IOException"/> as the transport
-/// ending (reset, abort) and logs it at Debug, whereas bad input is worth an operator's attention. The host logs
-/// this exception at Error with the connection id and closes only that connection.
+/// It derives from <see cref="ProtocolViolationException"/>, the ecosystem's "the peer broke the protocol" type,
+/// deliberately not from <see cref="IOException"/> (Kestrel's <c>BadHttpRequestException</c> does): the Transport
+/// host treats <see cref="IOException"/> as the transport ending (reset, abort), and treats any
+/// <see cref="ProtocolViolationException"/> from a protocol as the client's bad input, not a server fault: one
+/// Debug line per connection with the message and no stack trace, counted in the
+/// <c>transport.connections.invalid_input</c> metric, and only that connection is closed. Error stays for
+/// exceptions that are faults in the server's own code.
 /// </remarks>
-public class InvalidFrameException : Exception
+public class InvalidFrameException : ProtocolViolationException
 {
     /// <summary>Creates the exception with a default message.</summary>
     public InvalidFrameException()
@@ -23,14 +28,6 @@ public class InvalidFrameException : Exception
     /// <param name="message">What was wrong with the frame.</param>
     public InvalidFrameException(string message)
         : base(message)
-    {
-    }
-
-    /// <summary>Creates the exception.</summary>
-    /// <param name="message">What was wrong with the frame.</param>
-    /// <param name="innerException">The cause.</param>
-    public InvalidFrameException(string message, Exception innerException)
-        : base(message, innerException)
     {
     }
 

@@ -103,7 +103,7 @@ public sealed class FramedProtocolTests
 
     [Theory]
     [MemberData(nameof(BadInputs))]
-    public async Task BadInput_ClosesThatConnectionWithALastError_LogsItWithTheConnectionId_OthersCarryOn(
+    public async Task BadInput_ClosesThatConnectionWithALastError_LogsItAtDebugWithTheConnectionId_OthersCarryOn(
         TestTransport transport, string kind, byte[] bad, string expected)
     {
         await using TransportTestServer server = await TransportTestServer.StartAsync<UpperProtocol>(transport);
@@ -120,11 +120,14 @@ public sealed class FramedProtocolTests
 
         byte[] last = await offender.ReceiveToEndAsync();
         Assert.StartsWith("ERR Invalid frame", Encoding.ASCII.GetString(last.AsSpan(2)), StringComparison.Ordinal);
-        await TestTimeouts.UntilAsync(() => server.Logs.At(LogLevel.Error).Any());
-        TestLogEntry error = Assert.Single(server.Logs.At(LogLevel.Error));
-        Assert.IsType<InvalidFrameException>(error.Exception);
-        Assert.Contains(expected, error.Exception!.Message, StringComparison.Ordinal);
-        Assert.Matches(new Regex("failed on connection [0-9A-F]+"), error.Message);
+        // The client's bad input: one Debug line with the reason and no stack trace, nothing at Warning or Error.
+        await TestTimeouts.UntilAsync(() => server.Logs.Entries.Any(e => e.Message.Contains("broke protocol", StringComparison.Ordinal)));
+        TestLogEntry logged = Assert.Single(server.Logs.Entries, e => e.Message.Contains("broke protocol", StringComparison.Ordinal));
+        Assert.Equal(LogLevel.Debug, logged.Level);
+        Assert.Null(logged.Exception);
+        Assert.Contains(expected, logged.Message, StringComparison.Ordinal);
+        Assert.Matches(new Regex("Connection [0-9A-F]+ on '[^']+' closed: the client broke protocol"), logged.Message);
+        Assert.DoesNotContain(server.Logs.Entries, e => e.Level >= LogLevel.Warning);
 
         await bystander.SendAsync(Frames("after"));
         Assert.Equal(Frames("AFTER"), await bystander.ReceiveExactlyAsync(7));

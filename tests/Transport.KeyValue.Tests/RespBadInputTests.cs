@@ -1,14 +1,17 @@
 using System.Text;
 using System.Text.RegularExpressions;
+using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
-using Transport.Framing;
 
 namespace Transport.KeyValue.Tests;
 
 /// <summary>
-/// Malformed RESP gets Redis's own protocol error and that connection is closed, as Redis does; the error is
-/// logged with the connection id; every other connection carries on.
+/// Malformed RESP gets Redis's own protocol error and that connection is closed, as Redis does; the client's bad
+/// input is logged once at Debug without a stack trace and counted, never as a server error; every other
+/// connection carries on.
 /// </summary>
 public sealed class RespBadInputTests
 {
@@ -56,10 +59,12 @@ public sealed class RespBadInputTests
         Assert.Contains(expected, error, StringComparison.Ordinal);
         Assert.Empty(await offender.ReceiveToEndAsync());
 
-        await TestTimeouts.UntilAsync(() => server.Logs.At(LogLevel.Error).Any());
-        TestLogEntry logged = Assert.Single(server.Logs.At(LogLevel.Error));
-        Assert.IsType<InvalidFrameException>(logged.Exception);
-        Assert.Matches(new Regex("Protocol 'kv' failed on connection [0-9A-F]+"), logged.Message);
+        await TestTimeouts.UntilAsync(() => InvalidInputLines(server).Any());
+        TestLogEntry logged = Assert.Single(InvalidInputLines(server));
+        Assert.Null(logged.Exception);
+        Assert.Matches(new Regex("Connection [0-9A-F]+ on '[^']+' closed: the client broke protocol 'kv': Protocol error: "), logged.Message);
+        Assert.Contains(expected, logged.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(server.Logs.Entries, e => e.Level >= LogLevel.Warning);
 
         Assert.Equal("before", await bystander.CallAsync("GET", "k"));
         await using ConnectionContext newcomer = await server.ConnectAsync();
@@ -98,7 +103,7 @@ public sealed class RespBadInputTests
 
     [Theory]
     [MemberData(nameof(StreamTransports))]
-    public async Task ConnectionEndingInsideARequest_IsLogged_AndTheServerCarriesOn(TestTransport transport)
+    public async Task ConnectionEndingInsideARequest_IsOnlyADebugLine_AndTheServerCarriesOn(TestTransport transport)
     {
         await using TransportTestServer server = await KeyValueServer.StartAsync(transport);
         await using ConnectionContext client = await server.ConnectAsync();
@@ -107,12 +112,51 @@ public sealed class RespBadInputTests
         await client.CompleteOutputAsync();
 
         Assert.StartsWith("-ERR Protocol error: Invalid frame: the input ended inside a message", await client.ReadReplyAsync(), StringComparison.Ordinal);
-        await TestTimeouts.UntilAsync(() => server.Logs.At(LogLevel.Error).Any());
+        await TestTimeouts.UntilAsync(() => InvalidInputLines(server).Any());
+        Assert.Null(Assert.Single(InvalidInputLines(server)).Exception);
+        Assert.DoesNotContain(server.Logs.Entries, e => e.Level >= LogLevel.Warning);
         await using ConnectionContext other = await server.ConnectAsync();
         Assert.Equal("PONG", await other.CallAsync("PING"));
     }
 
+    [Fact]
+    public async Task ManyGarbageConnections_OneDebugLineEach_NothingAtWarningOrError_CountedInTheMetric()
+    {
+        const int Connections = 200;
+        await using TransportTestServer server = await KeyValueServer.StartAsync(TestTransport.Tcp);
+        using var counted = new MetricCollector<long>(server.Services.GetRequiredService<IMeterFactory>(), "Transport", "transport.connections.invalid_input");
+        string[] garbage = ["*abc\r\n", "\u0001\u0002\u0003 \"unbalanced\r\n", "*1\r\n$3\r\nPINGPONG\r\n", "*2\r\n$3\r\nGET\r\n$5\r\nab"];
+
+        await Task.WhenAll(Enumerable.Range(0, Connections).Select(async i =>
+        {
+            await using ConnectionContext client = await server.ConnectAsync();
+            await client.SendAsync(Encoding.ASCII.GetBytes(garbage[i % garbage.Length]));
+            if (i % garbage.Length == 3)
+            {
+                // A peer that half-closes in the middle of a request.
+                await client.CompleteOutputAsync();
+            }
+
+            Assert.StartsWith("-ERR Protocol error: ", await client.ReadReplyAsync(), StringComparison.Ordinal);
+        })).DefaultTimeout();
+
+        await TestTimeouts.UntilAsync(() => InvalidInputLines(server).Count() == Connections);
+        Assert.All(InvalidInputLines(server), e => Assert.Null(e.Exception));
+        Assert.Equal(Connections, InvalidInputLines(server).Select(e => Regex.Match(e.Message, "^Connection ([0-9A-F]+) ").Groups[1].Value).Distinct().Count());
+        Assert.DoesNotContain(server.Logs.Entries, e => e.Level >= LogLevel.Warning);
+        Assert.Equal(Connections, counted.GetMeasurementSnapshot().EvaluateAsCounter());
+        Assert.All(counted.GetMeasurementSnapshot(), m =>
+        {
+            Assert.Equal(server.Bindings[0].Name, m.Tags["transport.endpoint"]);
+            Assert.Equal("kv", m.Tags["transport.protocol"]);
+        });
+    }
+
     public static IEnumerable<object[]> StreamTransports => TestTransports.Streams;
+
+    /// <summary>The host's one line per connection whose client broke the protocol.</summary>
+    private static IEnumerable<TestLogEntry> InvalidInputLines(TransportTestServer server) =>
+        server.Logs.Entries.Where(e => e.Category == "Transport.Hosting" && e.EventId.Id == 30);
 
     private static string Expand(string label)
     {

@@ -262,6 +262,118 @@ public sealed class GreetingProtocolTests
     }
 
     [Fact]
+    public async Task ThousandUnfinishedHeads_AllGet408_AtTheHeartbeatThatPassesTheDeadline()
+    {
+        var time = new FakeTimeProvider();
+        await using TransportTestServer server = await StartAsync(TestTransport.Tcp, time: time);
+        await using ClientGroup group = await ConnectManyAsync(server, 1000);
+        IReadOnlyList<ConnectionContext> clients = group.Clients;
+        await Task.WhenAll(clients.Select(c => c.SendAsync("GET / HTTP/1.1\r\nHost: a\r\nX-Unfinished"u8.ToArray())));
+        await UntilServedAsync(server, clients.Count);
+        Task<byte[]>[] answers = [.. clients.Select(c => c.ReceiveToEndAsync())];
+
+        // The heartbeat at 10 s is the first that sees the 10 s deadline passed: it must reach every connection.
+        time.Advance(TimeSpan.FromSeconds(10));
+
+        byte[][] received = await Task.WhenAll(answers).DefaultTimeout();
+        Assert.All(received, a => Assert.StartsWith("HTTP/1.0 408 ", HttpAnswer.Parse(a).StatusLine, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task ManyIdleKeptAliveConnections_AllCloseQuietly_AtTheHeartbeatThatPassesKeepAliveTimeout()
+    {
+        var time = new FakeTimeProvider();
+        await using TransportTestServer server = await StartAsync(TestTransport.Tcp, time: time);
+        await using ClientGroup group = await ConnectManyAsync(server, 400);
+        IReadOnlyList<ConnectionContext> clients = group.Clients;
+        await Task.WhenAll(clients.Select(async c =>
+        {
+            await c.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n"u8.ToArray());
+            Assert.Equal("keep-alive", (await ReceiveOneAnswerAsync(c)).Header("Connection"));
+        }));
+        Task<byte[]>[] rest = [.. clients.Select(c => c.ReceiveToEndAsync())];
+
+        time.Advance(TimeSpan.FromSeconds(5));
+
+        byte[][] received = await Task.WhenAll(rest).DefaultTimeout();
+        Assert.All(received, Assert.Empty);
+    }
+
+    public static TheoryData<string, string, int> BadRequestLines => new()
+    {
+        { "lowercase letters, no spaces", "abc\n", 400 },
+        { "control bytes", "\u0001\u0002\n", 400 },
+        { "50 NUL bytes", new string('\0', 50) + "\n", 400 },
+        { "method only", "GET\n", 400 },
+        { "method only, CRLF", "GET\r\n", 400 },
+        { "control byte in the target", "GET /a\u0001b HTTP/1.0\r\n", 400 },
+        { "non-token method", "G(T / HTTP/1.0\r\n", 400 },
+        { "unknown protocol", "GET / FOO/1.0\r\n", 400 },
+        { "leading space", " GET / HTTP/1.0\r\n", 400 },
+        { "two spaces", "GET  / HTTP/1.0\r\n", 400 },
+        { "unsupported version", "GET / HTTP/2.0\r\n", 505 },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadRequestLines))]
+    public async Task BadRequestLine_IsAnsweredAndClosed_AtItsLineEnd_WithoutWaitingForTheHead(string label, string requestLine, int status)
+    {
+        _ = label;
+        await using TransportTestServer server = await StartAsync(TestTransport.Tcp, o => o.RequestHeadersTimeout = TimeSpan.FromMinutes(10));
+
+        // The head never ends: an answer can only come from judging the request line alone (else the read times out).
+        HttpAnswer answer = await RequestAsync(server, requestLine);
+
+        Assert.StartsWith($"HTTP/1.0 {status} ", answer.StatusLine, StringComparison.Ordinal);
+        Assert.Equal("close", answer.Header("Connection"));
+    }
+
+    public static TheoryData<string, string> ProvablyBadPartialRequestLines => new()
+    {
+        { "NUL first", "\0" },
+        { "control byte in the method", "GE\u0001" },
+        { "non-token byte in the method", "GE(" },
+        { "leading space", " " },
+        { "tab after the method", "GET\t" },
+        { "control byte in the target", "GET /\u007F" },
+        { "bare CR inside the line", "GET /\rx" },
+        { "a third space", "GET / HTTP/1.0 " },
+        { "not HTTP after the target", "GET / FOO" },
+        { "version too long", "GET / HTTP/1.00" },
+    };
+
+    [Theory]
+    [MemberData(nameof(ProvablyBadPartialRequestLines))]
+    public async Task ProvablyBadRequestLine_Gets400_BeforeItsLineEndArrives(string label, string partial)
+    {
+        _ = label;
+        await using TransportTestServer server = await StartAsync(TestTransport.Tcp, o => o.RequestHeadersTimeout = TimeSpan.FromMinutes(10));
+
+        HttpAnswer answer = await RequestAsync(server, partial);
+
+        Assert.StartsWith("HTTP/1.0 400 ", answer.StatusLine, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("GET")]
+    [InlineData("GET / HTTP/1.")]
+    [InlineData("GET /a?b=c#d HTTP/1.1\r")]
+    [InlineData("\r\n\r\nBREW * HTTP/1")]
+    [InlineData("GET http://example.org/\u00e9 HTTP/1.0")]
+    public async Task ValidRequestLinePrefix_IsNotJudgedEarly(string partial)
+    {
+        var time = new FakeTimeProvider();
+        await using TransportTestServer server = await StartAsync(TestTransport.Memory, time: time);
+        await using ConnectionContext client = await server.ConnectAsync();
+        await client.SendAsync(Encoding.Latin1.GetBytes(partial));
+
+        // Only the deadline ends it: a prefix that a valid request can continue must not be rejected.
+        byte[] answer = await AdvanceUntilAnsweredAsync(time, client.ReceiveToEndAsync());
+
+        Assert.StartsWith("HTTP/1.0 408 ", HttpAnswer.Parse(answer).StatusLine, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task PageText_ComesFromOptions_HtmlEncoded()
     {
         await using TransportTestServer server = await StartAsync(TestTransport.Memory, o =>
@@ -328,6 +440,52 @@ public sealed class GreetingProtocolTests
         return HttpAnswer.Parse(await client.ReceiveToEndAsync());
     }
 
+    private static async Task<ClientGroup> ConnectManyAsync(TransportTestServer server, int count)
+    {
+        var group = new ClientGroup();
+        try
+        {
+            // In batches, so the listen backlog never overflows into SYN retries.
+            while (group.Clients.Count < count)
+            {
+                group.Clients.AddRange(await Task.WhenAll(Enumerable.Range(0, Math.Min(100, count - group.Clients.Count)).Select(_ => server.ConnectAsync())));
+            }
+        }
+        catch
+        {
+            await group.DisposeAsync();
+            throw;
+        }
+
+        return group;
+    }
+
+    /// <summary>Waits until the host has handed <paramref name="count"/> connections to the protocol (so their deadlines are set).</summary>
+    private static Task UntilServedAsync(TransportTestServer server, int count) =>
+        TestTimeouts.UntilAsync(() => server.Logs.Entries.Count(e => e.Category == "Transport.Hosting" && e.EventId.Id == 3) >= count);
+
+    /// <summary>Reads exactly one response (head and Content-Length body) and leaves the connection open.</summary>
+    private static async Task<HttpAnswer> ReceiveOneAnswerAsync(ConnectionContext client)
+    {
+        var bytes = new List<byte>();
+        while (true)
+        {
+            byte[] chunk = await client.ReceiveOnceAsync() ?? throw new EndOfStreamException("closed before a whole response: " + Encoding.ASCII.GetString([.. bytes]));
+            bytes.AddRange(chunk);
+            string text = Encoding.ASCII.GetString([.. bytes]);
+            int headEnd = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+            if (headEnd >= 0)
+            {
+                HttpAnswer head = HttpAnswer.ParseMany(Encoding.ASCII.GetBytes(text[..(headEnd + 4)]), 0)[0];
+                int length = int.Parse(head.Header("Content-Length")!, System.Globalization.CultureInfo.InvariantCulture);
+                if (bytes.Count >= headEnd + 4 + length)
+                {
+                    return HttpAnswer.Parse([.. bytes]);
+                }
+            }
+        }
+    }
+
     /// <summary>Moves the fake clock a second at a time until the answer arrives (bounded by the test timeout).</summary>
     private static async Task<byte[]> AdvanceUntilAnsweredAsync(FakeTimeProvider time, Task<byte[]> answer)
     {
@@ -340,6 +498,14 @@ public sealed class GreetingProtocolTests
 
         return await answer;
     }
+}
+
+/// <summary>Many client connections, disposed together.</summary>
+internal sealed class ClientGroup : IAsyncDisposable
+{
+    public List<ConnectionContext> Clients { get; } = [];
+
+    public async ValueTask DisposeAsync() => await Task.WhenAll(Clients.Select(c => c.DisposeAsync().AsTask()));
 }
 
 /// <summary>A parsed HTTP/1.x response, for assertions.</summary>

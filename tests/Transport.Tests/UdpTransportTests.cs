@@ -249,6 +249,39 @@ public sealed class UdpTransportTests
     }
 
     [Fact]
+    public async Task ManyIdleSessions_AllEndInTheSameSweep()
+    {
+        const int Peers = 300;
+        await using TransportTestServer server = await StartUdpAsync(o => o.SessionIdleTimeout = TimeSpan.FromSeconds(1));
+        var peers = new List<Socket>();
+        try
+        {
+            IPEndPoint target = UdpTarget(server);
+            for (int i = 0; i < Peers; i++)
+            {
+                peers.Add(RawPeer(out _, server));
+            }
+
+            await Task.WhenAll(peers.Select(async p =>
+            {
+                await SendToAsync(p, "hi"u8.ToArray(), target);
+                Assert.Equal(2, await ReceiveAsync(p, new byte[16]));
+            }));
+
+            // A sweep runs every 250 ms; one session per sweep would need 75 s, past the test timeout.
+            await TestTimeouts.UntilAsync(() => server.Logs.Entries.Count(e => e.Category == "Transport.Udp" && e.EventId.Id == 4) == Peers);
+            Assert.DoesNotContain(server.Logs.Entries, e => e.Level >= LogLevel.Warning);
+        }
+        finally
+        {
+            foreach (Socket peer in peers)
+            {
+                peer.Dispose();
+            }
+        }
+    }
+
+    [Fact]
     public async Task ClientToPortNobodyListensOn_InputEndsWithConnectionReset()
     {
         await using TransportTestServer server = await EchoServer.StartAsync(TestTransport.Udp);

@@ -30,6 +30,8 @@ internal enum RequestMethod : byte
 /// enforcing the line, count and size limits as it goes; <see cref="Parse"/> then reads the complete head.
 /// Accepts CRLF or a bare LF as line end (RFC 9112 §2.2); rejects obsolete line folding, whitespace before
 /// the colon and control characters with 400.
+/// The request line is judged without waiting for the head: in full as soon as its line end arrives (400 or
+/// 505), and before that as soon as its bytes so far cannot begin any valid request line (400), as nginx does.
 /// </summary>
 internal sealed class HttpRequestParser(GreetingOptions limits)
 {
@@ -39,11 +41,20 @@ internal sealed class HttpRequestParser(GreetingOptions limits)
     private int _lines;
     private long _requestLineEnd;
 
+    // The request line before its line end, checked incrementally: where it starts, how far it was checked,
+    // which part the check is in (spaces seen: method, target, version), that part's length, and a CR seen last.
+    private long _prefixStart = -1;
+    private long _prefixChecked;
+    private int _prefixSpaces;
+    private int _prefixPartLength;
+    private bool _prefixCr;
+
     public void Reset()
     {
         _scanned = 0;
         _lines = 0;
         _requestLineEnd = 0;
+        _prefixStart = -1;
     }
 
     /// <summary>
@@ -66,6 +77,11 @@ internal sealed class HttpRequestParser(GreetingOptions limits)
                 {
                     reason = $"request line longer than {limits.MaxRequestLineLength} bytes";
                     return HttpStatus.UriTooLong;
+                }
+
+                if (_lines == 0 && !IsRequestLinePrefix(buffer, lineStart, out reason))
+                {
+                    return HttpStatus.BadRequest;
                 }
 
                 if (_lines > 0 && buffer.Length - _requestLineEnd > limits.MaxRequestHeadersTotalSize)
@@ -100,6 +116,13 @@ internal sealed class HttpRequestParser(GreetingOptions limits)
 
                 _lines = 1;
                 _requestLineEnd = reader.Consumed;
+                RequestHead scratch = default;
+                HttpStatus lineStatus = WithSpan(buffer.Slice(lineStart, length), ref scratch, requestLine: true, out reason);
+                if (lineStatus != HttpStatus.Ok)
+                {
+                    return lineStatus;
+                }
+
                 continue;
             }
 
@@ -121,6 +144,114 @@ internal sealed class HttpRequestParser(GreetingOptions limits)
                 return HttpStatus.HeaderFieldsTooLarge;
             }
         }
+    }
+
+    /// <summary>
+    /// Checks the bytes of a request line that has no line end yet, from where the previous call stopped: false,
+    /// with the reason, once no continuation can make it a valid request line (the rules of
+    /// <see cref="ParseRequestLine"/>: a token method, one space, a target without controls, one space, HTTP/d.d).
+    /// </summary>
+    private bool IsRequestLinePrefix(in ReadOnlySequence<byte> buffer, long lineStart, out string? reason)
+    {
+        if (_prefixStart != lineStart)
+        {
+            _prefixStart = lineStart;
+            _prefixChecked = lineStart;
+            _prefixSpaces = 0;
+            _prefixPartLength = 0;
+            _prefixCr = false;
+        }
+
+        foreach (ReadOnlyMemory<byte> segment in buffer.Slice(_prefixChecked))
+        {
+            foreach (byte b in segment.Span)
+            {
+                reason = CheckPrefixByte(b);
+                if (reason is not null)
+                {
+                    return false;
+                }
+            }
+        }
+
+        _prefixChecked = buffer.Length;
+        reason = null;
+        return true;
+    }
+
+    /// <summary>The next byte of a request line without its line end: null while it can still be valid, else why not.</summary>
+    private string? CheckPrefixByte(byte b)
+    {
+        if (_prefixCr)
+        {
+            return "a CR inside the request line";
+        }
+
+        if (b == '\r')
+        {
+            // Only valid as the start of the CRLF, which the next byte shows.
+            _prefixCr = true;
+            return null;
+        }
+
+        switch (_prefixSpaces)
+        {
+            case 0:
+                if (b == ' ')
+                {
+                    if (_prefixPartLength == 0)
+                    {
+                        return "whitespace before the method";
+                    }
+
+                    _prefixSpaces = 1;
+                    _prefixPartLength = 0;
+                    return null;
+                }
+
+                if (!IsTokenChar(b))
+                {
+                    return "malformed method";
+                }
+
+                break;
+            case 1:
+                if (b == ' ')
+                {
+                    if (_prefixPartLength == 0)
+                    {
+                        return "empty request target";
+                    }
+
+                    _prefixSpaces = 2;
+                    _prefixPartLength = 0;
+                    return null;
+                }
+
+                if (b < 0x20 || b == 0x7F)
+                {
+                    return "control character in the request target";
+                }
+
+                break;
+            default:
+                bool fits = _prefixPartLength switch
+                {
+                    < 5 => b == "HTTP/"u8[_prefixPartLength],
+                    5 or 7 => char.IsAsciiDigit((char)b),
+                    6 => b == '.',
+                    _ => false,
+                };
+                if (!fits)
+                {
+                    return "malformed HTTP version";
+                }
+
+                break;
+        }
+
+        _prefixPartLength++;
+        return null;
     }
 
     /// <summary>Parses a complete head (as delimited by <see cref="FindHeadEnd"/>).</summary>
@@ -353,10 +484,7 @@ internal sealed class HttpRequestParser(GreetingOptions limits)
 
         foreach (byte b in value)
         {
-            bool ok = char.IsAsciiLetterOrDigit((char)b) || b is (byte)'!' or (byte)'#' or (byte)'$' or (byte)'%' or (byte)'&'
-                or (byte)'\'' or (byte)'*' or (byte)'+' or (byte)'-' or (byte)'.' or (byte)'^' or (byte)'_' or (byte)'`'
-                or (byte)'|' or (byte)'~';
-            if (!ok)
+            if (!IsTokenChar(b))
             {
                 return false;
             }
@@ -364,4 +492,9 @@ internal sealed class HttpRequestParser(GreetingOptions limits)
 
         return true;
     }
+
+    private static bool IsTokenChar(byte b) =>
+        char.IsAsciiLetterOrDigit((char)b) || b is (byte)'!' or (byte)'#' or (byte)'$' or (byte)'%' or (byte)'&'
+            or (byte)'\'' or (byte)'*' or (byte)'+' or (byte)'-' or (byte)'.' or (byte)'^' or (byte)'_' or (byte)'`'
+            or (byte)'|' or (byte)'~';
 }

@@ -1,24 +1,31 @@
 using System.IO.Pipelines;
+using Microsoft.Extensions.Logging;
 
 namespace Transport.Protocols.Greeting.Internal;
 
 /// <summary>
 /// One heartbeat for every connection's deadline, instead of a timer per connection: each second it walks the
 /// registered connections and cancels the pending read of those past their deadline
-/// (<see cref="PipeReader.CancelPendingRead"/>, which allocates nothing). Precision is one second.
+/// (<see cref="PipeReader.CancelPendingRead"/>, which allocates nothing). Precision is one second: every
+/// connection past its deadline is woken by the first tick after it, however many there are.
 /// </summary>
-internal sealed class RequestTimeouts : IDisposable
+internal sealed partial class RequestTimeouts : IDisposable
 {
     private static readonly TimeSpan Period = TimeSpan.FromSeconds(1);
 
     private readonly TimeProvider _time;
     private readonly object _lock = new();
+    private readonly ILogger _logger;
     private readonly ITimer _heartbeat;
+    // The expired deadlines of the current tick, reused so a tick allocates nothing once it has grown.
+    private readonly List<Deadline> _expired = [];
     private Deadline? _head;
+    private int _ticking;
 
-    public RequestTimeouts(TimeProvider time)
+    public RequestTimeouts(TimeProvider time, ILogger logger)
     {
         _time = time;
+        _logger = logger;
         _heartbeat = time.CreateTimer(static s => ((RequestTimeouts)s!).Tick(), this, Period, Period);
     }
 
@@ -65,13 +72,50 @@ internal sealed class RequestTimeouts : IDisposable
 
     private void Tick()
     {
-        long now = _time.GetTimestamp();
-        lock (_lock)
+        // Timer callbacks can overlap when a tick runs long; one walk at a time is enough (the next catches up).
+        if (Interlocked.Exchange(ref _ticking, 1) != 0)
         {
-            for (Deadline? d = _head; d is not null; d = d.Next)
+            return;
+        }
+
+        try
+        {
+            long now = _time.GetTimestamp();
+            lock (_lock)
             {
-                d.Check(now);
+                for (Deadline? d = _head; d is not null; d = d.Next)
+                {
+                    if (d.TryExpire(now))
+                    {
+                        _expired.Add(d);
+                    }
+                }
             }
+
+            // Cancelling outside the lock and the walk: with inline pipe scheduling the protocol resumes inside
+            // CancelPendingRead, answers, and unregisters its deadline, which must neither cut a walk of the list
+            // nor run every connection's response under the lock that Register and Unregister take.
+            foreach (Deadline d in _expired)
+            {
+                try
+                {
+                    d.Cancel();
+                }
+                catch (Exception ex)
+                {
+                    Log.TimeoutFailed(_logger, ex);
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            // An exception escaping a timer callback ends the process.
+            Log.TimeoutFailed(_logger, ex);
+        }
+        finally
+        {
+            _expired.Clear();
+            Volatile.Write(ref _ticking, 0);
         }
     }
 
@@ -101,14 +145,18 @@ internal sealed class RequestTimeouts : IDisposable
 
         public void Clear() => Volatile.Write(ref _expires, long.MaxValue);
 
-        public void Check(long now)
-        {
-            if (now >= Volatile.Read(ref _expires) && Interlocked.Exchange(ref _expired, 1) == 0)
-            {
-                _input.CancelPendingRead();
-            }
-        }
+        /// <summary>Marks the deadline expired if it has passed and was not marked before.</summary>
+        public bool TryExpire(long now) => now >= Volatile.Read(ref _expires) && Interlocked.Exchange(ref _expired, 1) == 0;
+
+        /// <summary>Wakes the protocol's pending read; it sees <see cref="Expired"/> and answers.</summary>
+        public void Cancel() => _input.CancelPendingRead();
 
         public void Dispose() => _owner.Unregister(this);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(2, LogLevel.Error, "The request timeout heartbeat failed; it carries on at the next tick.")]
+        public static partial void TimeoutFailed(ILogger logger, Exception exception);
     }
 }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 
@@ -164,6 +165,12 @@ internal sealed class EndpointListener
         try
         {
             await _protocol.OnConnectedAsync(connection).ConfigureAwait(false);
+        }
+        catch (ProtocolViolationException ex)
+        {
+            // The client's bad input, not a fault of ours: no stack trace, no Error, one line and a count.
+            _metrics.InvalidInput.Add(1, _tag, new KeyValuePair<string, object?>("transport.protocol", ProtocolName));
+            TransportLog.InvalidInput(_logger, connection.ConnectionId, Name, ProtocolName, ex.Message);
         }
         catch (Exception ex) when (ex is ConnectionResetException or ConnectionAbortedException or IOException)
         {

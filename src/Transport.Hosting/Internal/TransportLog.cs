@@ -42,4 +42,7 @@ internal static partial class TransportLog
 
     [LoggerMessage(12, LogLevel.Information, "Stopped listening on {Url} (endpoint '{Endpoint}').")]
     public static partial void Unbound(ILogger logger, string url, string endpoint);
+
+    [LoggerMessage(30, LogLevel.Debug, "Connection {ConnectionId} on '{Endpoint}' closed: the client broke protocol '{Protocol}': {Reason}")]
+    public static partial void InvalidInput(ILogger logger, string connectionId, string endpoint, string protocol, string reason);
 }

@@ -15,6 +15,8 @@ internal sealed class TransportMetrics
         Rejected = meter.CreateCounter<long>("transport.connections.rejected", "{connection}", "Connections closed at once because the endpoint was at its limit.");
         Aborted = meter.CreateCounter<long>("transport.connections.aborted_at_shutdown", "{connection}", "Connections aborted when the shutdown deadline passed.");
         ProtocolErrors = meter.CreateCounter<long>("transport.protocol.errors", "{error}", "Connections ended by an exception from their protocol.");
+        InvalidInput = meter.CreateCounter<long>("transport.connections.invalid_input", "{connection}",
+            "Connections closed because the client broke the protocol (a ProtocolViolationException from the protocol).");
     }
 
     public UpDownCounter<long> Active { get; }
@@ -26,4 +28,6 @@ internal sealed class TransportMetrics
     public Counter<long> Aborted { get; }
 
     public Counter<long> ProtocolErrors { get; }
+
+    public Counter<long> InvalidInput { get; }
 }

@@ -515,13 +515,24 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
     {
         long now = Environment.TickCount64;
         long idleMs = (long)_options.SessionIdleTimeout.TotalMilliseconds;
+
+        // Values is a snapshot: ending a session can run its protocol inline, which disposes it and removes it
+        // from _sessions inside this loop, and the walk must still reach every other idle session.
         foreach (UdpConnection session in _sessions.Values)
         {
             long idle = now - session.LastActivity;
             if (idle >= idleMs)
             {
-                UdpLog.SessionIdle(_logger, _name, session.ConnectionId, session.RemoteEndPoint?.ToString(), idle / 1000.0);
-                session.EndInput(null);
+                try
+                {
+                    UdpLog.SessionIdle(_logger, _name, session.ConnectionId, session.RemoteEndPoint?.ToString(), idle / 1000.0);
+                    session.EndInput(null);
+                }
+                catch (Exception ex)
+                {
+                    // A timer callback must not throw (that ends the process), and one session must not stop the sweep.
+                    UdpLog.SweepFailed(_logger, _name, session.ConnectionId, ex);
+                }
             }
         }
     }
