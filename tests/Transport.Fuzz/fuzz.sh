@@ -58,11 +58,11 @@ fuzz_slice() {
 case "${1:-}" in
     tmin)
         build
-        afl-tmin -i "$3" -o "$4" -t 5000 -m none -- dotnet "$bin/Transport.Fuzz.dll" "$2"
+        "${lock[@]}" nice -n 19 afl-tmin -i "$3" -o "$4" -t 5000 -m none -- dotnet "$bin/Transport.Fuzz.dll" "$2"
         ;;
     cmin)
         build
-        afl-cmin -i "$work/out/$2/default/queue" -o "$3" -t 5000 -m none -- dotnet "$bin/Transport.Fuzz.dll" "$2"
+        "${lock[@]}" nice -n 19 afl-cmin -i "$work/out/$2/default/queue" -o "$3" -t 5000 -m none -- dotnet "$bin/Transport.Fuzz.dll" "$2"
         ;;
     "" | -h | --help)
         sed -n '2,10p' "$0"
