@@ -50,10 +50,12 @@ internal static class FramingTargets
         var checks = new FramerChecks<ReadOnlySequence<byte>>(() => framer, Bytes, Slice, m => Written(w => framer.Write(w, m.ToArray())));
         checks.Run(input.Rest, seed);
 
+        // Writable exactly when the reader would cut payload + delimiter at that delimiter, not earlier.
         byte[] payload = input.Rest.ToArray();
         byte[]? written = WrittenOrRejected(w => framer.Write(w, payload));
-        Check.That(written is not null || payload.Length + delimiter.Length > framer.MaxMessageSize || payload.AsSpan().IndexOf(delimiter) >= 0,
-            "Write rejected a payload that fits and does not contain the delimiter");
+        bool writable = payload.Length + delimiter.Length <= framer.MaxMessageSize
+            && payload.Concat(delimiter.ToArray()).ToArray().AsSpan().IndexOf(delimiter) == payload.Length;
+        Check.That((written is not null) == writable, $"Write of a {payload.Length}-byte payload: accepted {written is not null}, writable {writable}");
         ReadsBackAs(checks, written, payload);
     }
 
