@@ -63,66 +63,65 @@ internal static class MessageReaderTarget
         int writes = 0;
         bool canceled = false;
         int canceledAt = -1;
-        ValueTask<bool> pending = reader.WaitToReadAsync();
-        while (true)
+
+        // Bad framing surfaces from WaitToReadAsync (at once or when it completes) or from TryRead.
+        try
         {
-            while (!pending.IsCompleted)
+            ValueTask<bool> pending = reader.WaitToReadAsync();
+            while (true)
             {
-                if (canceledAt != writes && ((cancels >> (writes & 7)) & 1) == 1)
+                while (!pending.IsCompleted)
                 {
-                    // The next wait returns false without a message; a later one carries on.
-                    canceled = true;
-                    canceledAt = writes;
-                    pipe.Reader.CancelPendingRead();
-                }
-                else if (next < sizes.Length)
-                {
-                    pipe.Writer.Write(data.AsSpan(offset, sizes[next]));
-                    offset += sizes[next++];
-                    ValueTask<FlushResult> flush = pipe.Writer.FlushAsync();
-                    Check.That(flush.IsCompletedSuccessfully, "a flush to an unbounded pipe did not complete at once");
-                    writes++;
-                }
-                else
-                {
-                    pipe.Writer.Complete();
-                    Check.That(pending.IsCompleted, "the reader still waits after the input completed");
-                }
-            }
-
-            bool hasMessage;
-            try
-            {
-                hasMessage = pending.GetAwaiter().GetResult();
-            }
-            catch (InvalidFrameException)
-            {
-                got.Rejected = true;
-                break;
-            }
-
-            if (!hasMessage)
-            {
-                if (canceled && !reader.IsCompleted)
-                {
-                    canceled = false;
-                    pending = reader.WaitToReadAsync();
-                    continue;
+                    if (canceledAt != writes && ((cancels >> (writes & 7)) & 1) == 1)
+                    {
+                        // The next wait returns false without a message; a later one carries on.
+                        canceled = true;
+                        canceledAt = writes;
+                        pipe.Reader.CancelPendingRead();
+                    }
+                    else if (next < sizes.Length)
+                    {
+                        pipe.Writer.Write(data.AsSpan(offset, sizes[next]));
+                        offset += sizes[next++];
+                        ValueTask<FlushResult> flush = pipe.Writer.FlushAsync();
+                        Check.That(flush.IsCompletedSuccessfully, "a flush to an unbounded pipe did not complete at once");
+                        writes++;
+                    }
+                    else
+                    {
+                        pipe.Writer.Complete();
+                        Check.That(pending.IsCompleted, "the reader still waits after the input completed");
+                    }
                 }
 
-                Check.That(reader.IsCompleted, "WaitToReadAsync returned false before the input ended, with no cancel");
-                break;
-            }
+                bool hasMessage = pending.GetAwaiter().GetResult();
+                if (!hasMessage)
+                {
+                    if (canceled && !reader.IsCompleted)
+                    {
+                        canceled = false;
+                        pending = reader.WaitToReadAsync();
+                        continue;
+                    }
 
-            int batch = 0;
-            while (reader.TryRead(out TMessage? message))
-            {
-                got.Messages.Add((0, snapshot(message)));
-                batch++;
-            }
+                    Check.That(reader.IsCompleted, "WaitToReadAsync returned false before the input ended, with no cancel");
+                    break;
+                }
 
-            Check.That(batch > 0, "WaitToReadAsync returned true but TryRead had no message");
-            pending = reader.WaitToReadAsync();
+                int batch = 0;
+                while (reader.TryRead(out TMessage? message))
+                {
+                    got.Messages.Add((0, snapshot(message)));
+                    batch++;
+                }
+
+                Check.That(batch > 0, "WaitToReadAsync returned true but TryRead had no message");
+                pending = reader.WaitToReadAsync();
+            }
+        }
+        catch (InvalidFrameException)
+        {
+            got.Rejected = true;
         }
 
         // The reader does not say what each message consumed; compare the messages and the end.
