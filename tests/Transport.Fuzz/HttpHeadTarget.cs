@@ -55,7 +55,8 @@ internal static class HttpHeadTarget
     {
         var verdicts = new List<string>();
         var parser = new HttpRequestParser(options);
-        long bound = options.MaxRequestLineLength + 2L + options.MaxRequestHeadersTotalSize;
+        // Empty lines before the request line (up to its limit), the request line and its CRLF, the header section.
+        long bound = (2L * options.MaxRequestLineLength) + 2 + options.MaxRequestHeadersTotalSize + 1;
         long start = 0;
         long arrived = 0;
         int next = 0;
