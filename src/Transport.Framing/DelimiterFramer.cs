@@ -66,8 +66,11 @@ public sealed class DelimiterFramer : IMessageFramer<ReadOnlySequence<byte>>
 
     /// <summary>Writes the payload and the delimiter into <paramref name="output"/> (not flushed).</summary>
     /// <param name="output">The connection's output, or any buffer writer.</param>
-    /// <param name="payload">The payload; it must not contain the delimiter.</param>
-    /// <exception cref="ArgumentException">The payload contains the delimiter, or is too large.</exception>
+    /// <param name="payload">
+    /// The payload; it must not contain the delimiter, nor end with bytes that make a delimiter with the start of
+    /// the one written after it (with <c>\r\n\r\n</c>, a payload ending in <c>\r\n</c>).
+    /// </param>
+    /// <exception cref="ArgumentException">The payload contains the delimiter, ends in part of one, or is too large.</exception>
     public void Write(IBufferWriter<byte> output, ReadOnlySpan<byte> payload)
     {
         ArgumentNullException.ThrowIfNull(output);
@@ -81,7 +84,32 @@ public sealed class DelimiterFramer : IMessageFramer<ReadOnlySequence<byte>>
             throw new ArgumentException("The payload contains the delimiter; the peer would see two messages.", nameof(payload));
         }
 
+        if (EndsInsideDelimiter(payload))
+        {
+            throw new ArgumentException(
+                "The payload ends with the start of a delimiter that the written delimiter completes; the peer would see the message cut short.",
+                nameof(payload));
+        }
+
         output.Write(payload);
         output.Write(_delimiter);
+    }
+
+    /// <summary>
+    /// Whether payload + delimiter holds an earlier delimiter that starts in the payload's last bytes: the reader
+    /// cuts at the first one. It takes a delimiter that overlaps itself (<c>aa</c>, <c>\r\n\r\n</c>).
+    /// </summary>
+    private bool EndsInsideDelimiter(ReadOnlySpan<byte> payload)
+    {
+        ReadOnlySpan<byte> delimiter = _delimiter;
+        for (int tail = Math.Min(delimiter.Length - 1, payload.Length); tail > 0; tail--)
+        {
+            if (payload[^tail..].SequenceEqual(delimiter[..tail]) && delimiter[tail..].SequenceEqual(delimiter[..^tail]))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 }

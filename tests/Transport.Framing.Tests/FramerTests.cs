@@ -125,6 +125,27 @@ public sealed class FramerTests
         }
     }
 
+    [Theory]
+    [InlineData("aa", "xa")]
+    [InlineData("\r\n\r\n", "head\r\n")]
+    [InlineData("\u0003\u0003\u0003\u0003", "\u0003")]
+    public void Delimiter_Write_PayloadWhoseEndStartsTheDelimiter_IsRejected(string delimiter, string payload)
+    {
+        // Written, "xa" + "aa" would read back as "x" and a stray "a" starting the next message.
+        var framer = new DelimiterFramer(Encoding.ASCII.GetBytes(delimiter));
+
+        Assert.Throws<ArgumentException>(() => framer.Write(new ArrayBufferWriter<byte>(), Encoding.ASCII.GetBytes(payload)));
+    }
+
+    [Fact]
+    public void Delimiter_Write_PayloadEndingInPartOfANonOverlappingDelimiter_RoundTrips()
+    {
+        var framer = new DelimiterFramer("\r\n"u8);
+        byte[][] payloads = ["ends in CR\r"u8.ToArray(), "\n starts with LF"u8.ToArray()];
+
+        Assert.Equal(payloads, ParseAll(framer, new ReadOnlySequence<byte>(Encode(payloads, (o, p) => framer.Write(o, p)))));
+    }
+
     [Fact]
     public void Delimiter_ThatNeverComes_FailsAtTheMaximum()
     {

@@ -72,8 +72,10 @@ internal sealed class HttpRequestParser(GreetingOptions limits)
             long lineStart = reader.Consumed;
             if (!reader.TryAdvanceTo((byte)'\n'))
             {
+                // One byte over is allowed here: it may be the CR of a CRLF whose LF is still on its way, which a
+                // complete line does not count; the verdict must not depend on where a read ends.
                 long partial = buffer.Length - lineStart;
-                if (_lines == 0 && partial > limits.MaxRequestLineLength)
+                if (_lines == 0 && partial > limits.MaxRequestLineLength + 1L)
                 {
                     reason = $"request line longer than {limits.MaxRequestLineLength} bytes";
                     return HttpStatus.UriTooLong;
@@ -84,7 +86,7 @@ internal sealed class HttpRequestParser(GreetingOptions limits)
                     return HttpStatus.BadRequest;
                 }
 
-                if (_lines > 0 && buffer.Length - _requestLineEnd > limits.MaxRequestHeadersTotalSize)
+                if (_lines > 0 && buffer.Length - _requestLineEnd > limits.MaxRequestHeadersTotalSize + 1L)
                 {
                     reason = $"header section larger than {limits.MaxRequestHeadersTotalSize} bytes";
                     return HttpStatus.HeaderFieldsTooLarge;
@@ -104,7 +106,14 @@ internal sealed class HttpRequestParser(GreetingOptions limits)
             {
                 if (length == 0)
                 {
-                    // RFC 9112 §2.2: empty lines before the request line are ignored.
+                    // RFC 9112 §2.2: empty lines before the request line are ignored, but they stay buffered
+                    // until the head ends, so they count against the request line's limit.
+                    if (reader.Consumed > limits.MaxRequestLineLength)
+                    {
+                        reason = $"more than {limits.MaxRequestLineLength} bytes of empty lines before the request line";
+                        return HttpStatus.BadRequest;
+                    }
+
                     continue;
                 }
 
