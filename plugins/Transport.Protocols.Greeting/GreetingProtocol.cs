@@ -66,12 +66,13 @@ public sealed partial class GreetingProtocol : ConnectionHandler, IDisposable
         PipeReader input = connection.Transport.Input;
         PipeWriter output = connection.Transport.Output;
         var parser = new HttpRequestParser(_options);
-        using RequestTimeouts.Deadline timeout = _timeouts.Register(input);
+        // Armed before the first read (and the keep-alive deadline before each answer goes out, below): the clock
+        // runs from when the connection, or the idle wait, began, not from whenever this code gets scheduled.
+        using RequestTimeouts.Deadline timeout = _timeouts.Register(input, _options.RequestHeadersTimeout);
         for (int served = 0; ; served++)
         {
             parser.Reset();
             bool keptAlive = served > 0;
-            timeout.Set(keptAlive ? _options.KeepAliveTimeout : _options.RequestHeadersTimeout);
             bool started = false;
             RequestHead request;
             HttpStatus status;
@@ -146,7 +147,15 @@ public sealed partial class GreetingProtocol : ConnectionHandler, IDisposable
                 return;
             }
 
-            timeout.Clear();
+            if (keepAlive)
+            {
+                timeout.Set(_options.KeepAliveTimeout);
+            }
+            else
+            {
+                timeout.Clear();
+            }
+
             FlushResult flushed = await SendAsync(output, status, keepAlive, includeBody: request.Method != RequestMethod.Head).ConfigureAwait(false);
             if (!keepAlive || flushed.IsCompleted)
             {
@@ -154,6 +163,9 @@ public sealed partial class GreetingProtocol : ConnectionHandler, IDisposable
             }
         }
     }
+
+    /// <summary>Connections whose request deadline is registered with the heartbeat (for tests).</summary>
+    internal int PendingDeadlines => _timeouts.Count;
 
     /// <summary>Stops the timeout heartbeat.</summary>
     public void Dispose() => _timeouts.Dispose();

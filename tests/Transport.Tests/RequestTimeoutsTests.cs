@@ -21,9 +21,8 @@ public sealed class RequestTimeoutsTests
         {
             // What an inline pipe continuation does: the protocol answers and its deadline is disposed, inside the cancel.
             PipeReader reader = Substitute.For<PipeReader>();
-            RequestTimeouts.Deadline deadline = timeouts.Register(reader);
+            RequestTimeouts.Deadline deadline = timeouts.Register(reader, TimeSpan.FromSeconds(5));
             reader.When(r => r.CancelPendingRead()).Do(_ => deadline.Dispose());
-            deadline.Set(TimeSpan.FromSeconds(5));
             readers.Add(reader);
         }
 
@@ -44,7 +43,7 @@ public sealed class RequestTimeoutsTests
         broken.When(r => r.CancelPendingRead()).Throw(new InvalidOperationException("boom"));
         foreach (PipeReader reader in new[] { healthy1, broken, healthy2 })
         {
-            timeouts.Register(reader).Set(TimeSpan.FromSeconds(1));
+            timeouts.Register(reader, TimeSpan.FromSeconds(1));
         }
 
         // The fake clock runs the timer callback on this thread: an escaping exception would surface here.
@@ -63,9 +62,8 @@ public sealed class RequestTimeoutsTests
         using var timeouts = new RequestTimeouts(time, new TestLoggerProvider().CreateLogger("test"));
         PipeReader later = Substitute.For<PipeReader>();
         PipeReader cleared = Substitute.For<PipeReader>();
-        timeouts.Register(later).Set(TimeSpan.FromSeconds(3));
-        RequestTimeouts.Deadline clearedDeadline = timeouts.Register(cleared);
-        clearedDeadline.Set(TimeSpan.FromSeconds(1));
+        timeouts.Register(later, TimeSpan.FromSeconds(3));
+        RequestTimeouts.Deadline clearedDeadline = timeouts.Register(cleared, TimeSpan.FromSeconds(1));
         clearedDeadline.Clear();
 
         time.Advance(TimeSpan.FromSeconds(2));

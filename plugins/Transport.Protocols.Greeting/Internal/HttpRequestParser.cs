@@ -75,15 +75,15 @@ internal sealed class HttpRequestParser(GreetingOptions limits)
                 // One byte over is allowed here: it may be the CR of a CRLF whose LF is still on its way, which a
                 // complete line does not count; the verdict must not depend on where a read ends.
                 long partial = buffer.Length - lineStart;
+                if (_lines == 0 && !IsRequestLinePrefix(buffer, lineStart, out reason))
+                {
+                    return HttpStatus.BadRequest;
+                }
+
                 if (_lines == 0 && partial > limits.MaxRequestLineLength + 1L)
                 {
                     reason = $"request line longer than {limits.MaxRequestLineLength} bytes";
                     return HttpStatus.UriTooLong;
-                }
-
-                if (_lines == 0 && !IsRequestLinePrefix(buffer, lineStart, out reason))
-                {
-                    return HttpStatus.BadRequest;
                 }
 
                 if (_lines > 0 && buffer.Length - _requestLineEnd > limits.MaxRequestHeadersTotalSize + 1L)
@@ -119,6 +119,12 @@ internal sealed class HttpRequestParser(GreetingOptions limits)
 
                 if (length > limits.MaxRequestLineLength)
                 {
+                    // As in chunks: a byte within the limit that no request line can have is judged first.
+                    if (!IsRequestLinePrefix(buffer.Slice(0, lineStart + length), lineStart, out reason))
+                    {
+                        return HttpStatus.BadRequest;
+                    }
+
                     reason = $"request line longer than {limits.MaxRequestLineLength} bytes";
                     return HttpStatus.UriTooLong;
                 }
@@ -171,7 +177,10 @@ internal sealed class HttpRequestParser(GreetingOptions limits)
             _prefixCr = false;
         }
 
-        foreach (ReadOnlyMemory<byte> segment in buffer.Slice(_prefixChecked))
+        // Only the bytes a request line may have are judged: beyond the length limit the verdict is 414, wherever
+        // the reads happen to end.
+        long end = Math.Min(buffer.Length, lineStart + limits.MaxRequestLineLength + 1L);
+        foreach (ReadOnlyMemory<byte> segment in buffer.Slice(_prefixChecked, Math.Max(0, end - _prefixChecked)))
         {
             foreach (byte b in segment.Span)
             {
@@ -183,7 +192,7 @@ internal sealed class HttpRequestParser(GreetingOptions limits)
             }
         }
 
-        _prefixChecked = buffer.Length;
+        _prefixChecked = Math.Max(_prefixChecked, end);
         reason = null;
         return true;
     }

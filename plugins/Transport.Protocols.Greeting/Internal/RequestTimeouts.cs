@@ -20,6 +20,7 @@ internal sealed partial class RequestTimeouts : IDisposable
     // The expired deadlines of the current tick, reused so a tick allocates nothing once it has grown.
     private readonly List<Deadline> _expired = [];
     private Deadline? _head;
+    private int _count;
     private int _ticking;
 
     public RequestTimeouts(TimeProvider time, ILogger logger)
@@ -29,11 +30,15 @@ internal sealed partial class RequestTimeouts : IDisposable
         _heartbeat = time.CreateTimer(static s => ((RequestTimeouts)s!).Tick(), this, Period, Period);
     }
 
-    public Deadline Register(PipeReader input)
+    /// <summary>Registers a connection whose deadline is <paramref name="timeout"/> from now.</summary>
+    public Deadline Register(PipeReader input, TimeSpan timeout)
     {
         var deadline = new Deadline(this, input);
+        deadline.Set(timeout);
         lock (_lock)
         {
+            _count++;
+            deadline.Registered = true;
             deadline.Next = _head;
             if (_head is not null)
             {
@@ -46,12 +51,31 @@ internal sealed partial class RequestTimeouts : IDisposable
         return deadline;
     }
 
+    /// <summary>The registered deadlines.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _count;
+            }
+        }
+    }
+
     public void Dispose() => _heartbeat.Dispose();
 
     private void Unregister(Deadline deadline)
     {
         lock (_lock)
         {
+            if (!deadline.Registered)
+            {
+                return;
+            }
+
+            deadline.Registered = false;
+            _count--;
             if (deadline.Previous is not null)
             {
                 deadline.Previous.Next = deadline.Next;
@@ -134,6 +158,9 @@ internal sealed partial class RequestTimeouts : IDisposable
         }
 
         public Deadline? Next { get; set; }
+
+        /// <summary>Whether it is in the owner's list; changed under the owner's lock.</summary>
+        public bool Registered { get; set; }
 
         public Deadline? Previous { get; set; }
 
