@@ -15,6 +15,8 @@ internal sealed class TransportMetrics
         Rejected = meter.CreateCounter<long>("transport.connections.rejected", "{connection}", "Connections closed at once because the endpoint was at its limit.");
         Aborted = meter.CreateCounter<long>("transport.connections.aborted_at_shutdown", "{connection}", "Connections aborted when the shutdown deadline passed.");
         ProtocolErrors = meter.CreateCounter<long>("transport.protocol.errors", "{error}", "Connections ended by an exception from their protocol.");
+        AcceptErrors = meter.CreateCounter<long>("transport.accept.errors", "{error}",
+            "Exceptions from a transport's AcceptAsync; the endpoint retries with a growing delay. (The socket transport retries its own errors and counts them in the Transport.Sockets meter.)");
     }
 
     public UpDownCounter<long> Active { get; }
@@ -26,4 +28,7 @@ internal sealed class TransportMetrics
     public Counter<long> Aborted { get; }
 
     public Counter<long> ProtocolErrors { get; }
+
+    /// <summary>Tagged with <c>transport.endpoint</c> and <c>error.type</c> (the exception's type).</summary>
+    public Counter<long> AcceptErrors { get; }
 }
