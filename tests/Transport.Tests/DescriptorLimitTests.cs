@@ -103,6 +103,52 @@ public sealed class DescriptorLimitTests : IDisposable
         Assert.Equal(0, await host.StopAsync());
     }
 
+    [Fact]
+    public async Task EchoHost_ConnectionsPastTheLimit_ProcessSurvivesTheRuntimesOwnNeeds_AndServesOnceTheyAreGone()
+    {
+        // At the limit the runtime still starts threads (the JIT's background compiler, the thread pool), and .NET ends a
+        // process that cannot start one ("Out of memory."): the transport must leave it the descriptors for that.
+        await using ExampleProcess host = ExampleProcess.StartWithOpenFileLimit(OpenFileLimit, "EchoHost",
+            "--Transport:Endpoints:tcp:Url=tcp://127.0.0.1:0",
+            "--Transport:Endpoints:unix:Url=unix:" + Path.Combine(_directory, "echo.sock"),
+            "--Transport:Endpoints:udp:Url=udp://127.0.0.1:0",
+            "--Logging:LogLevel:Transport.Sockets=Debug");
+        Match listening = await host.WaitForLineAsync(@"Listening on (tcp://127\.0\.0\.1:(\d+)) \(endpoint 'tcp'");
+        string url = Regex.Escape(listening.Groups[1].Value);
+        var tcp = new IPEndPoint(IPAddress.Loopback, int.Parse(listening.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
+        using Socket anchor = await ConnectAsync(tcp);
+        await AssertEchoesAsync(anchor, "before");
+
+        // More connections than descriptors, as fast as the kernel completes them (the listen queue holds the rest).
+        var flood = new List<Socket>();
+        try
+        {
+            for (int i = 0; i < OpenFileLimit; i++)
+            {
+                flood.Add(await ConnectAsync(tcp));
+            }
+
+            await host.WaitForLineAsync(@"Transport\.Sockets\[8\] Accepting connections on " + url + " failed");
+            // Stay out of descriptors for a while (7 attempts: 0.6 s of backoff), long enough for the runtime to need some.
+            await host.WaitForLineAsync(@"Transport\.Sockets\[9\] Accepting connections on " + url + @" failed again \(\w+\), 7 attempts");
+            await AssertEchoesAsync(anchor, "during");
+        }
+        finally
+        {
+            foreach (Socket socket in flood)
+            {
+                socket.Dispose();
+            }
+        }
+
+        await host.WaitForLineAsync(@"Transport\.Sockets\[10\] Accepting connections on " + url + " again");
+        using Socket after = await ConnectAsync(tcp);
+        await AssertEchoesAsync(after, "after");
+        await AssertEchoesAsync(anchor, "anchor after");
+        Assert.DoesNotContain(host.Output, l => l.Contains("Out of memory", StringComparison.Ordinal));
+        Assert.Equal(0, await host.StopAsync());
+    }
+
     private static void AssertOneErrorLine(IReadOnlyList<string> output, string url)
     {
         var failing = new Regex(@"^fail: Transport\.Sockets\[8\] Accepting connections on " + url + " failed");
