@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
@@ -16,15 +17,18 @@ public sealed class SocketTransportFactory : ITransportFactory
 {
     private readonly SocketTransportOptions _options;
     private readonly ILogger _logger;
+    private readonly SocketMetrics _metrics;
 
     /// <summary>Creates the transport.</summary>
     /// <param name="options">The transport's options.</param>
     /// <param name="loggerFactory">Creates the transport's logger.</param>
-    public SocketTransportFactory(IOptions<SocketTransportOptions> options, ILoggerFactory? loggerFactory = null)
+    /// <param name="meterFactory">Creates the transport's meter.</param>
+    public SocketTransportFactory(IOptions<SocketTransportOptions> options, ILoggerFactory? loggerFactory = null, IMeterFactory? meterFactory = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Value;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Transport.Sockets");
+        _metrics = new SocketMetrics(meterFactory);
     }
 
     /// <inheritdoc />
@@ -51,7 +55,7 @@ public sealed class SocketTransportFactory : ITransportFactory
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        var listener = new SocketConnectionListener(endpoint, _options, options, BlockMemoryPool.Process, _logger);
+        var listener = new SocketConnectionListener(endpoint, _options, options, BlockMemoryPool.Process, _logger, _metrics, TimeProvider.System);
         listener.Bind();
         return new ValueTask<IConnectionListener>(listener);
     }

@@ -51,15 +51,30 @@ internal sealed class ExampleProcess : IAsyncDisposable
         return File.Exists(path) ? path : throw new FileNotFoundException("Build the solution first: " + path);
     }
 
-    public static ExampleProcess Start(string example, params string[] args)
+    public static ExampleProcess Start(string example, params string[] args) => Start([], example, args);
+
+    /// <summary>
+    /// Starts the example with at most <paramref name="openFiles"/> open file descriptors (soft and hard limit),
+    /// as <c>ulimit -n</c> or systemd's <c>LimitNOFILE=</c> would run it.
+    /// </summary>
+    public static ExampleProcess StartWithOpenFileLimit(int openFiles, string example, params string[] args) =>
+        Start([Tool.RequireOnPath("prlimit"), $"--nofile={openFiles}:{openFiles}"], example, args);
+
+    private static ExampleProcess Start(string[] launcher, string example, string[] args)
     {
-        var info = new ProcessStartInfo("dotnet")
+        // prlimit sets the limit on itself and then execs dotnet, so the process id stays the host's.
+        var info = new ProcessStartInfo(launcher.Length > 0 ? launcher[0] : "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
+        foreach (string arg in launcher.Skip(1).Concat(launcher.Length > 0 ? ["dotnet"] : []))
+        {
+            info.ArgumentList.Add(arg);
+        }
+
         info.ArgumentList.Add(AssemblyPath(example));
         foreach (string arg in args)
         {

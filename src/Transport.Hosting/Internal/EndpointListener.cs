@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
+using Transport.Internal;
 
 namespace Transport.Hosting.Internal;
 
@@ -19,6 +20,7 @@ internal sealed class EndpointListener
     private readonly KeyValuePair<string, object?> _tag;
     private readonly ConcurrentDictionary<ConnectionContext, byte> _connections = new();
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _unbinding = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _active;
     private int _stopping;
     private int _limitWarned;
@@ -48,10 +50,15 @@ internal sealed class EndpointListener
 
     public long ActiveConnections => Interlocked.Read(ref _active);
 
+    /// <summary>The clock of the accept loop's retry delays.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     public void Start() => _acceptLoop = AcceptLoopAsync();
 
     public async Task UnbindAsync(CancellationToken cancellationToken)
     {
+        // First, so that an accept loop waiting out a retry delay, or on a transport that throws, ends now.
+        _unbinding.TrySetResult();
         await _listener.UnbindAsync(cancellationToken).ConfigureAwait(false);
         await _acceptLoop.ConfigureAwait(false);
         await _listener.DisposeAsync().ConfigureAwait(false);
@@ -103,37 +110,84 @@ internal sealed class EndpointListener
         }
     }
 
+    /// <summary>
+    /// Runs until the transport says it is unbound (a null accept) or <see cref="UnbindAsync"/> is called. An exception
+    /// from the transport, ours or a user's, is logged once per episode, counted, and retried with a growing delay.
+    /// </summary>
     private async Task AcceptLoopAsync()
     {
-        try
+        using var backoff = new RetryBackoff(Time, (failures, duration) => TransportLog.AcceptRecovered(_logger, Name, failures, duration.TotalSeconds));
+        while (true)
         {
-            while (true)
+            ConnectionContext? connection;
+            try
             {
-                ConnectionContext? connection = await _listener.AcceptAsync().ConfigureAwait(false);
-                if (connection is null)
+                ValueTask<ConnectionContext?> accepting = _listener.AcceptAsync();
+                if (!accepting.IsCompleted)
+                {
+                    // The transport is waiting for a connection rather than failing: that ends a failure episode too.
+                    backoff.Succeed();
+                }
+
+                connection = await accepting.ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                if (!await BackOffAsync(backoff, ex).ConfigureAwait(false))
                 {
                     return;
                 }
 
-                long active = Interlocked.Increment(ref _active);
-                if (active > _maxConnections || Volatile.Read(ref _stopping) != 0)
+                continue;
+            }
+
+            if (connection is null)
+            {
+                return;
+            }
+
+            backoff.Succeed();
+
+            long active = Interlocked.Increment(ref _active);
+            if (active > _maxConnections || Volatile.Read(ref _stopping) != 0)
+            {
+                try
                 {
                     Reject(connection);
-                    OnConnectionEnded();
-                    continue;
+                }
+                catch (Exception ex)
+                {
+                    TransportLog.RejectFailed(_logger, connection.ConnectionId, Name, ex);
                 }
 
-                _connections.TryAdd(connection, 0);
-                _metrics.Active.Add(1, _tag);
-                _metrics.Accepted.Add(1, _tag);
-                ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Listener.RunConnectionAsync(state.Connection),
-                    (Listener: this, Connection: connection), preferLocal: false);
+                OnConnectionEnded();
+                continue;
             }
+
+            _connections.TryAdd(connection, 0);
+            _metrics.Active.Add(1, _tag);
+            _metrics.Accepted.Add(1, _tag);
+            ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Listener.RunConnectionAsync(state.Connection),
+                (Listener: this, Connection: connection), preferLocal: false);
         }
-        catch (Exception ex)
+    }
+
+    /// <summary>Counts and logs a failed accept, then waits before the next; false when the endpoint is being unbound.</summary>
+    private async Task<bool> BackOffAsync(RetryBackoff backoff, Exception error)
+    {
+        TimeSpan delay = backoff.Fail(out bool episodeStarted);
+        string errorType = RetryBackoff.ErrorType(error);
+        _metrics.AcceptErrors.Add(1, _tag, new KeyValuePair<string, object?>("error.type", errorType));
+        if (episodeStarted)
         {
-            TransportLog.AcceptFailed(_logger, Name, ex);
+            TransportLog.AcceptFailing(_logger, Name, errorType, RetryBackoff.MaxDelay.TotalSeconds, error);
         }
+        else
+        {
+            TransportLog.AcceptFailingAgain(_logger, Name, errorType, backoff.Failures, delay.TotalMilliseconds);
+        }
+
+        return await backoff.WaitAsync(delay, _unbinding.Task, CancellationToken.None).ConfigureAwait(false);
     }
 
     private void Reject(ConnectionContext connection)

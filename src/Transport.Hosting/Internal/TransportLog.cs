@@ -34,8 +34,8 @@ internal static partial class TransportLog
     [LoggerMessage(10, LogLevel.Warning, "Shutdown deadline reached: aborting {Count} connection(s) on '{Endpoint}'.")]
     public static partial void AbortingAtDeadline(ILogger logger, long count, string endpoint);
 
-    [LoggerMessage(11, LogLevel.Error, "Accepting connections on '{Endpoint}' failed; the endpoint stops accepting.")]
-    public static partial void AcceptFailed(ILogger logger, string endpoint, Exception exception);
+    [LoggerMessage(11, LogLevel.Error, "Accepting connections on '{Endpoint}' failed ({Error}); retrying with a growing delay, up to {MaxDelaySeconds} s, until it succeeds. Open connections are not affected.")]
+    public static partial void AcceptFailing(ILogger logger, string endpoint, string error, double maxDelaySeconds, Exception exception);
 
     [LoggerMessage(13, LogLevel.Warning, "Endpoint '{Endpoint}': cannot listen on the IPv6 loopback for localhost ({Reason}); listening on IPv4 only.")]
     public static partial void LocalhostIPv6Unavailable(ILogger logger, string endpoint, string reason);
@@ -45,4 +45,13 @@ internal static partial class TransportLog
 
     [LoggerMessage(30, LogLevel.Debug, "Connection {ConnectionId} on '{Endpoint}' closed: the client broke protocol '{Protocol}': {Reason}")]
     public static partial void InvalidInput(ILogger logger, string connectionId, string endpoint, string protocol, string reason);
+
+    [LoggerMessage(14, LogLevel.Debug, "Accepting connections on '{Endpoint}' failed again ({Error}), {Failures} attempts so far; next attempt in {DelayMilliseconds} ms.")]
+    public static partial void AcceptFailingAgain(ILogger logger, string endpoint, string error, long failures, double delayMilliseconds);
+
+    [LoggerMessage(15, LogLevel.Warning, "Accepting connections on '{Endpoint}' again after {Failures} failed attempts over {DurationSeconds:0.###} s.")]
+    public static partial void AcceptRecovered(ILogger logger, string endpoint, long failures, double durationSeconds);
+
+    [LoggerMessage(16, LogLevel.Error, "Closing connection {ConnectionId} on '{Endpoint}' (over its limit) failed; the endpoint keeps accepting.")]
+    public static partial void RejectFailed(ILogger logger, string connectionId, string endpoint, Exception exception);
 }

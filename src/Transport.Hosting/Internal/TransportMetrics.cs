@@ -17,6 +17,9 @@ internal sealed class TransportMetrics
         ProtocolErrors = meter.CreateCounter<long>("transport.protocol.errors", "{error}", "Connections ended by an exception from their protocol.");
         InvalidInput = meter.CreateCounter<long>("transport.connections.invalid_input", "{connection}",
             "Connections closed because the client broke the protocol (a ProtocolViolationException from the protocol).");
+
+        AcceptErrors = meter.CreateCounter<long>("transport.accept.errors", "{error}",
+            "Exceptions from a transport's AcceptAsync; the endpoint retries with a growing delay. (The socket transport retries its own errors and counts them in the Transport.Sockets meter.)");
     }
 
     public UpDownCounter<long> Active { get; }
@@ -30,4 +33,7 @@ internal sealed class TransportMetrics
     public Counter<long> ProtocolErrors { get; }
 
     public Counter<long> InvalidInput { get; }
+
+    /// <summary>Tagged with <c>transport.endpoint</c> and <c>error.type</c> (the exception's type).</summary>
+    public Counter<long> AcceptErrors { get; }
 }

@@ -21,6 +21,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
     private readonly TransportConfigurationPath _path;
     private readonly ILogger _logger;
     private readonly TransportMetrics _metrics;
+    private readonly TimeProvider _time;
     private List<EndpointListener> _listeners = [];
 
     public TransportServer(
@@ -38,6 +39,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         _path = path;
         _logger = loggerFactory.CreateLogger("Transport.Hosting");
         _metrics = new TransportMetrics(services.GetService<IMeterFactory>());
+        _time = services.GetService<TimeProvider>() ?? TimeProvider.System;
     }
 
     public IReadOnlyList<TransportBinding> Bindings => [.. _listeners.Select(l => l.Binding)];
@@ -133,7 +135,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
             }
 
             bound.Add(new EndpointListener(name, protocolName, listener, protocol, maxConnections, shutdownTimeout,
-                _logger, _metrics));
+                _logger, _metrics) { Time = _time });
         }
     }
 

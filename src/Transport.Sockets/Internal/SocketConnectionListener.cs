@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
+using Transport.Internal;
 
 namespace Transport.Sockets.Internal;
 
@@ -12,21 +13,31 @@ internal sealed class SocketConnectionListener : IConnectionListener
     private readonly TransportListenOptions _limits;
     private readonly BlockMemoryPool _memoryPool;
     private readonly ILogger _logger;
+    private readonly SocketMetrics _metrics;
+    // Accept failures are retried, never thrown: one accept loop at a time owns this, as IConnectionListener intends.
+    private readonly RetryBackoff _backoff;
+    private readonly TaskCompletionSource _unbinding = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Socket? _listenSocket;
     private string? _socketFile;
     private int _unbound;
 
-    public SocketConnectionListener(EndPoint endpoint, SocketTransportOptions options, TransportListenOptions limits, BlockMemoryPool memoryPool, ILogger logger)
+    public SocketConnectionListener(EndPoint endpoint, SocketTransportOptions options, TransportListenOptions limits, BlockMemoryPool memoryPool,
+        ILogger logger, SocketMetrics metrics, TimeProvider time)
     {
         _requested = endpoint;
         _options = options;
         _limits = limits;
         _memoryPool = memoryPool;
         _logger = logger;
+        _metrics = metrics;
+        _backoff = new RetryBackoff(time, OnAcceptRecovered);
         EndPoint = endpoint;
     }
 
     public EndPoint EndPoint { get; private set; }
+
+    /// <summary>The bound socket, for tests that make the OS fail <c>accept</c> on it.</summary>
+    internal Socket? ListenSocket => _listenSocket;
 
     public void Bind()
     {
@@ -68,6 +79,7 @@ internal sealed class SocketConnectionListener : IConnectionListener
 
         _listenSocket = socket;
         EndPoint = socket.LocalEndPoint ?? _requested;
+        DescriptorReserve.Enable();
     }
 
     public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
@@ -80,10 +92,28 @@ internal sealed class SocketConnectionListener : IConnectionListener
 
         while (true)
         {
+            if (!DescriptorReserve.TryRestore())
+            {
+                // Still at the descriptor limit: an accept now would take what the runtime needs to start a thread.
+                if (Volatile.Read(ref _unbound) != 0 || !await BackOffAsync(new SocketException((int)SocketError.TooManyOpenSockets), cancellationToken).ConfigureAwait(false))
+                {
+                    return null;
+                }
+
+                continue;
+            }
+
             Socket accepted;
             try
             {
-                accepted = await listenSocket.AcceptAsync(cancellationToken).ConfigureAwait(false);
+                ValueTask<Socket> accepting = listenSocket.AcceptAsync(cancellationToken);
+                if (!accepting.IsCompleted)
+                {
+                    // Waiting for a connection: accept4 would have failed at once without a free descriptor, so they are back.
+                    _backoff.Succeed();
+                }
+
+                accepted = await accepting.ConfigureAwait(false);
             }
             catch (ObjectDisposedException)
             {
@@ -97,6 +127,30 @@ internal sealed class SocketConnectionListener : IConnectionListener
             {
                 SocketsLog.AcceptReset(_logger, TransportUrl.Format(EndPoint));
                 continue;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                // Out of descriptors (EMFILE, ENFILE), of socket buffers or memory (ENOBUFS, ENOMEM), or anything else:
+                // the listening socket is still ours and the kernel keeps queueing connections, so wait and try again.
+                // Ending here would leave the process running and the endpoint refusing everyone, for good.
+                if (ex is SocketException { SocketErrorCode: SocketError.TooManyOpenSockets })
+                {
+                    DescriptorReserve.Release();
+                }
+
+                if (Volatile.Read(ref _unbound) != 0 || !await BackOffAsync(ex, cancellationToken).ConfigureAwait(false))
+                {
+                    return null;
+                }
+
+                continue;
+            }
+
+            _backoff.Succeed();
+            if (!DescriptorReserve.HasHeadroom(accepted.SafeHandle.DangerousGetHandle()))
+            {
+                // This one is served; the next waits until descriptors are free again.
+                DescriptorReserve.Release();
             }
 
             if (_options.NoDelay && accepted.AddressFamily != AddressFamily.Unix)
@@ -114,6 +168,8 @@ internal sealed class SocketConnectionListener : IConnectionListener
     {
         if (Interlocked.Exchange(ref _unbound, 1) == 0)
         {
+            _unbinding.TrySetResult();
+            _backoff.Dispose();
             _listenSocket?.Dispose();
             RemoveSocketFile();
         }
@@ -122,6 +178,29 @@ internal sealed class SocketConnectionListener : IConnectionListener
     }
 
     public ValueTask DisposeAsync() => UnbindAsync();
+
+    /// <summary>Counts and logs a failed accept, then waits before the next; false when unbinding ended the wait.</summary>
+    private async Task<bool> BackOffAsync(Exception error, CancellationToken cancellationToken)
+    {
+        TimeSpan delay = _backoff.Fail(out bool episodeStarted);
+        string url = TransportUrl.Format(EndPoint);
+        string errorType = RetryBackoff.ErrorType(error);
+        _metrics.AcceptErrors.Add(1, new KeyValuePair<string, object?>("transport.url", url), new KeyValuePair<string, object?>("error.type", errorType));
+        if (episodeStarted)
+        {
+            // The OS error says it all; a stack trace only helps when the failure is not the OS's.
+            SocketsLog.AcceptFailing(_logger, url, errorType, error.Message, RetryBackoff.MaxDelay.TotalSeconds, error is SocketException ? null : error);
+        }
+        else
+        {
+            SocketsLog.AcceptFailingAgain(_logger, url, errorType, _backoff.Failures, delay.TotalMilliseconds);
+        }
+
+        return await _backoff.WaitAsync(delay, _unbinding.Task, cancellationToken).ConfigureAwait(false);
+    }
+
+    private void OnAcceptRecovered(long failures, TimeSpan duration) =>
+        SocketsLog.AcceptRecovered(_logger, TransportUrl.Format(EndPoint), failures, duration.TotalSeconds);
 
     private void RemoveSocketFile()
     {

@@ -25,4 +25,13 @@ internal static partial class SocketsLog
 
     [LoggerMessage(7, LogLevel.Warning, "Could not remove Unix socket file {Path}.")]
     public static partial void SocketFileRemoveFailed(ILogger logger, string path, Exception exception);
+
+    [LoggerMessage(8, LogLevel.Error, "Accepting connections on {EndPoint} failed ({Error}: {Reason}); retrying with a growing delay, up to {MaxDelaySeconds} s, until it succeeds. Open connections are not affected.")]
+    public static partial void AcceptFailing(ILogger logger, string endPoint, string error, string reason, double maxDelaySeconds, Exception? exception);
+
+    [LoggerMessage(9, LogLevel.Debug, "Accepting connections on {EndPoint} failed again ({Error}), {Failures} attempts so far; next attempt in {DelayMilliseconds} ms.")]
+    public static partial void AcceptFailingAgain(ILogger logger, string endPoint, string error, long failures, double delayMilliseconds);
+
+    [LoggerMessage(10, LogLevel.Warning, "Accepting connections on {EndPoint} again after {Failures} failed attempts over {DurationSeconds:0.###} s.")]
+    public static partial void AcceptRecovered(ILogger logger, string endPoint, long failures, double durationSeconds);
 }

@@ -140,8 +140,12 @@ internal sealed unsafe partial class LinuxDatagramBatch : IDisposable
         101 => SocketError.NetworkUnreachable,
         90 => SocketError.MessageSize,
         9 or 88 => SocketError.NotSocket, // EBADF, ENOTSOCK
+        105 or 12 => SocketError.NoBufferSpaceAvailable, // ENOBUFS, ENOMEM
         _ => SocketError.SocketError,
     };
+
+    /// <summary>Whether <paramref name="errno"/> says this kernel or sandbox does not offer the batch calls (ENOSYS, EOPNOTSUPP, EPERM from a seccomp filter).</summary>
+    public static bool IsUnsupported(int errno) => errno is 38 or 95 or 1;
 
     private int Call(SafeHandle socket, bool receive, int count, out int error, int start = 0)
     {

@@ -5,6 +5,7 @@ using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
+using Transport.Internal;
 
 namespace Transport.Udp.Internal;
 
@@ -31,6 +32,7 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
     private readonly string _name;
     private readonly Task _receiving;
     private readonly Timer _idleSweep;
+    private readonly TaskCompletionSource _closing = new(TaskCreationOptions.RunContinuationsAsynchronously);
     // Send batch (Linux): flushes made on the receive loop's thread while it delivers a batch (an inline protocol
     // answering) are queued here and leave in one sendmmsg when the batch is delivered. Only that thread touches it.
     private LinuxDatagramBatch? _sendBatch;
@@ -79,6 +81,12 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
     }
 
     public EndPoint EndPoint { get; }
+
+    /// <summary>
+    /// For tests: called before each receive with whether it is a batched one; a non-zero <c>errno</c> makes that receive
+    /// fail as if the kernel had returned it.
+    /// </summary>
+    internal Func<bool, int>? ReceiveFault { get; set; }
 
     public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
     {
@@ -183,28 +191,73 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
     {
         if (Volatile.Read(ref _unbound) != 0 && _sessions.IsEmpty && Interlocked.Exchange(ref _closed, 1) == 0)
         {
+            _closing.TrySetResult();
             _idleSweep.Dispose();
             _socket.Dispose();
         }
     }
 
+    /// <summary>
+    /// Receives until the socket is closed. Neither loop ends on a receive error (it backs off and reads again); an
+    /// exception from delivering a datagram is a fault in our code, logged the same way, and the loop starts over.
+    /// </summary>
     private async Task ReceiveLoopAsync()
     {
         await Task.Yield();
-        if (LinuxDatagramBatch.IsSupported && !await BatchReceiveLoopAsync().ConfigureAwait(false))
+        using var backoff = new RetryBackoff(TimeProvider.System, OnReceiveRecovered);
+        bool batching = LinuxDatagramBatch.IsSupported;
+        while (Volatile.Read(ref _closed) == 0)
         {
-            return;
+            try
+            {
+                if (batching)
+                {
+                    if (!await BatchReceiveLoopAsync(backoff).ConfigureAwait(false))
+                    {
+                        return;
+                    }
+
+                    batching = false;
+                }
+
+                await PortableReceiveLoopAsync(backoff).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception ex)
+            {
+                if (!await BackOffAsync(backoff, RetryBackoff.ErrorType(ex), ex.Message, ex).ConfigureAwait(false))
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>Counts and logs a failed receive, then waits before the next; false when the socket closed meanwhile.</summary>
+    private async Task<bool> BackOffAsync(RetryBackoff backoff, string errorType, string reason, Exception? exception)
+    {
+        TimeSpan delay = backoff.Fail(out bool episodeStarted);
+        _metrics.ReceiveErrors.Add(1, new KeyValuePair<string, object?>("transport.url", _name), new KeyValuePair<string, object?>("error.type", errorType));
+        if (episodeStarted)
+        {
+            UdpLog.ReceiveFailing(_logger, _name, errorType, reason, RetryBackoff.MaxDelay.TotalSeconds, exception);
+        }
+        else
+        {
+            UdpLog.ReceiveFailingAgain(_logger, _name, errorType, backoff.Failures, delay.TotalMilliseconds);
         }
 
-        await PortableReceiveLoopAsync().ConfigureAwait(false);
+        return await backoff.WaitAsync(delay, _closing.Task, CancellationToken.None).ConfigureAwait(false) && Volatile.Read(ref _closed) == 0;
     }
+
+    private void OnReceiveRecovered(long failures, TimeSpan duration) => UdpLog.ReceiveRecovered(_logger, _name, failures, duration.TotalSeconds);
 
     /// <summary>
     /// Linux: drains the socket with recvmmsg, up to <see cref="BatchSize"/> datagrams per system call, and waits for
     /// readability with a zero-byte peek (which leaves the datagram queued). Per datagram that saves a system call
     /// and the socket's async machinery. Returns true when batching is unavailable and the portable loop should run.
     /// </summary>
-    private async Task<bool> BatchReceiveLoopAsync()
+    private async Task<bool> BatchReceiveLoopAsync(RetryBackoff backoff)
     {
         LinuxDatagramBatch batch;
         try
@@ -219,9 +272,15 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
         }
 
         var address = new SocketAddress(_socket.AddressFamily);
-        _sendBatch = new LinuxDatagramBatch(BatchSize, SendSlotSize, managed: true);
-        _sendOwners = new UdpConnection?[BatchSize];
-        _sendLengths = new int[BatchSize];
+        if (_sendBatch is null)
+        {
+            _sendBatch = new LinuxDatagramBatch(BatchSize, SendSlotSize, managed: true);
+            _sendOwners = new UdpConnection?[BatchSize];
+            _sendLengths = new int[BatchSize];
+        }
+
+        // Started over after a fault: what was queued then is lost, as a datagram may be.
+        ResetSends();
         try
         {
             SafeHandle handle = _socket.SafeHandle;
@@ -231,7 +290,15 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
                 int error;
                 try
                 {
-                    count = batch.Receive(handle, out error);
+                    int injected = ReceiveFault?.Invoke(true) ?? 0;
+                    if (injected == 0)
+                    {
+                        count = batch.Receive(handle, out error);
+                    }
+                    else
+                    {
+                        (count, error) = (-1, injected);
+                    }
                 }
                 catch (ObjectDisposedException)
                 {
@@ -258,8 +325,25 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
                         continue;
                     }
 
-                    UdpLog.BatchReceiveUnavailable(_logger, _name, $"errno {error}, {socketError}");
-                    return true;
+                    if (LinuxDatagramBatch.IsUnsupported(error))
+                    {
+                        UdpLog.BatchReceiveUnavailable(_logger, _name, $"errno {error}, {socketError}");
+                        return true;
+                    }
+
+                    // ENOBUFS, ENOMEM or anything else: the socket is still good, and so is recvmmsg. Wait, then read again.
+                    string errorType = socketError == SocketError.SocketError ? $"errno {error}" : socketError.ToString();
+                    if (!await BackOffAsync(backoff, errorType, $"recvmmsg failed with errno {error}", null).ConfigureAwait(false))
+                    {
+                        return false;
+                    }
+
+                    continue;
+                }
+
+                if (count > 0)
+                {
+                    backoff.Succeed();
                 }
 
                 _batchingThread = Environment.CurrentManagedThreadId;
@@ -310,8 +394,11 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
                 }
                 catch (Exception ex)
                 {
-                    UdpLog.ReceiveLoopFailed(_logger, _name, ex);
-                    return false;
+                    // ENOBUFS or ENOMEM while waiting, or anything unexpected: wait, then read again.
+                    if (!await BackOffAsync(backoff, RetryBackoff.ErrorType(ex), ex.Message, ex is SocketException ? null : ex).ConfigureAwait(false))
+                    {
+                        return false;
+                    }
                 }
             }
 
@@ -405,7 +492,7 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
         _sendStart = 0;
     }
 
-    private async Task PortableReceiveLoopAsync()
+    private async Task PortableReceiveLoopAsync(RetryBackoff backoff)
     {
         // One buffer for the life of the listener; one byte more than the largest datagram tells an oversize one apart.
         byte[] buffer = GC.AllocateUninitializedArray<byte>(_options.MaxDatagramSize + 1, pinned: true);
@@ -415,7 +502,10 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
             int received;
             try
             {
-                received = await _socket.ReceiveFromAsync(buffer, SocketFlags.None, address).ConfigureAwait(false);
+                int injected = ReceiveFault?.Invoke(false) ?? 0;
+                received = injected == 0
+                    ? await _socket.ReceiveFromAsync(buffer, SocketFlags.None, address).ConfigureAwait(false)
+                    : throw new SocketException((int)LinuxDatagramBatch.ToSocketError(injected));
             }
             catch (SocketException ex) when (ex.SocketErrorCode is SocketError.OperationAborted or SocketError.Interrupted && Volatile.Read(ref _closed) != 0)
             {
@@ -433,10 +523,15 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
             }
             catch (Exception ex)
             {
-                UdpLog.ReceiveLoopFailed(_logger, _name, ex);
-                return;
+                if (!await BackOffAsync(backoff, RetryBackoff.ErrorType(ex), ex.Message, ex is SocketException ? null : ex).ConfigureAwait(false))
+                {
+                    return;
+                }
+
+                continue;
             }
 
+            backoff.Succeed();
             if (received > _options.MaxDatagramSize)
             {
                 OnOversize(address);

@@ -19,12 +19,18 @@ internal static partial class UdpLog
     [LoggerMessage(5, LogLevel.Debug, "{EndPoint}: session {ConnectionId} with {Peer} is slower than its peer; a datagram was dropped (queue full).")]
     public static partial void QueueFull(ILogger logger, string endPoint, string connectionId, string? peer);
 
-    [LoggerMessage(6, LogLevel.Error, "{EndPoint}: the receive loop failed; the endpoint stops receiving.")]
-    public static partial void ReceiveLoopFailed(ILogger logger, string endPoint, Exception exception);
+    [LoggerMessage(6, LogLevel.Error, "{EndPoint}: receiving failed ({Error}: {Reason}); retrying with a growing delay, up to {MaxDelaySeconds} s, until it succeeds. Sessions stay open.")]
+    public static partial void ReceiveFailing(ILogger logger, string endPoint, string error, string reason, double maxDelaySeconds, Exception? exception);
 
     [LoggerMessage(20, LogLevel.Error, "{EndPoint}: ending idle session {ConnectionId} failed; the sweep carries on.")]
     public static partial void SweepFailed(ILogger logger, string endPoint, string connectionId, Exception exception);
 
     [LoggerMessage(7, LogLevel.Debug, "{EndPoint}: batched receive (recvmmsg) is not available ({Reason}); using one receive per datagram.")]
     public static partial void BatchReceiveUnavailable(ILogger logger, string endPoint, string reason);
+
+    [LoggerMessage(8, LogLevel.Debug, "{EndPoint}: receiving failed again ({Error}), {Failures} attempts so far; next attempt in {DelayMilliseconds} ms.")]
+    public static partial void ReceiveFailingAgain(ILogger logger, string endPoint, string error, long failures, double delayMilliseconds);
+
+    [LoggerMessage(9, LogLevel.Warning, "{EndPoint}: receiving again after {Failures} failed attempts over {DurationSeconds:0.###} s.")]
+    public static partial void ReceiveRecovered(ILogger logger, string endPoint, long failures, double durationSeconds);
 }

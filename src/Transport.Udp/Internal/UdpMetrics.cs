@@ -15,6 +15,8 @@ internal sealed class UdpMetrics
         Dropped = meter.CreateCounter<long>("transport.udp.datagrams.dropped", "{datagram}", "Datagrams dropped because their session's queue was full.");
         Refused = meter.CreateCounter<long>("transport.udp.datagrams.refused", "{datagram}", "Datagrams from new peers dropped because the session limit was reached or the endpoint is stopping.");
         Oversize = meter.CreateCounter<long>("transport.udp.datagrams.oversize", "{datagram}", "Datagrams dropped because they were larger than the largest datagram size.");
+        ReceiveErrors = meter.CreateCounter<long>("transport.udp.receive.errors", "{error}",
+            "Receives that failed (ENOBUFS, ENOMEM or another error from the OS); the endpoint retries with a growing delay.");
     }
 
     public UpDownCounter<long> Sessions { get; }
@@ -26,4 +28,7 @@ internal sealed class UdpMetrics
     public Counter<long> Refused { get; }
 
     public Counter<long> Oversize { get; }
+
+    /// <summary>Tagged with <c>transport.url</c> and <c>error.type</c>.</summary>
+    public Counter<long> ReceiveErrors { get; }
 }
