@@ -133,7 +133,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
             }
 
             bound.Add(new EndpointListener(name, protocolName, listener, protocol, maxConnections, shutdownTimeout,
-                _logger, _metrics));
+                _logger, _metrics, _services.GetRequiredService<ConnectionRegistry>()));
         }
     }
 
