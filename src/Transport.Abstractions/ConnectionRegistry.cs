@@ -243,9 +243,9 @@ public sealed class ConnectionRegistry
 
     internal void OnDrainFailed(RegisteredConnection connection, Exception exception)
     {
-        if (exception is InvalidOperationException or ObjectDisposedException)
+        if (exception is ConnectionAbortedException or ConnectionResetException or IOException or InvalidOperationException or ObjectDisposedException)
         {
-            // The protocol completed its output while messages were queued: nothing left to write them to.
+            // The connection ended (aborted, reset, or its output completed) while messages were queued: a normal end.
             RegistryLog.OutputGone(_logger, connection.ConnectionId, exception.Message);
         }
         else

@@ -163,13 +163,14 @@ public sealed class RegisteredConnection : IAsyncDisposable
         }
 
         Task drained = _outbox.CloseAsync(cancelFlush: true);
-        Registry.Unregister(this);
-        LeaveAllGroups();
-        await drained.ConfigureAwait(false);
         if (Connection.Features.Get<RegisteredConnection>() == this)
         {
             Connection.Features.Set<RegisteredConnection>(null);
         }
+
+        Registry.Unregister(this);
+        LeaveAllGroups();
+        await drained.ConfigureAwait(false);
     }
 
     /// <summary>Queues with the effective policy; counts drops; disconnects a slow consumer.</summary>

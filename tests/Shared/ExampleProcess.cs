@@ -18,6 +18,10 @@ internal sealed class ExampleProcess : IAsyncDisposable
 
     public int ExitCode => _process.ExitCode;
 
+    public int Id => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
     public IReadOnlyList<string> Output
     {
         get
@@ -51,16 +55,18 @@ internal sealed class ExampleProcess : IAsyncDisposable
         return File.Exists(path) ? path : throw new FileNotFoundException("Build the solution first: " + path);
     }
 
-    public static ExampleProcess Start(string example, params string[] args)
+    public static ExampleProcess Start(string example, params string[] args) => StartProgram("dotnet", [AssemblyPath(example), .. args]);
+
+    /// <summary>Starts any program (a long-running client such as <c>redis-cli subscribe</c>) with its output captured by line.</summary>
+    public static ExampleProcess StartProgram(string fileName, params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo(fileName)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        info.ArgumentList.Add(AssemblyPath(example));
         foreach (string arg in args)
         {
             info.ArgumentList.Add(arg);
@@ -131,12 +137,14 @@ internal sealed class ExampleProcess : IAsyncDisposable
         _process.Dispose();
     }
 
-    /// <summary>Sends SIGTERM, as a service manager or Ctrl+C does.</summary>
-    private void Terminate()
+    /// <summary>Sends a signal by name: TERM (as a service manager or Ctrl+C does), STOP and CONT (to pause a client).</summary>
+    public void Signal(string name)
     {
-        using Process kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        using Process kill = Process.Start("kill", ["-" + name, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         kill.WaitForExit();
     }
+
+    private void Terminate() => Signal("TERM");
 
     private void OnLine(string? line)
     {

@@ -7,7 +7,7 @@ internal static partial class RegistryLog
     [LoggerMessage(300, LogLevel.Debug, "Connection {ConnectionId} on '{Endpoint}' disconnected as a slow consumer: its outbox reached its limit of {Limit} bytes.")]
     public static partial void SlowConsumerDisconnected(ILogger logger, string connectionId, string endpoint, int limit);
 
-    [LoggerMessage(301, LogLevel.Debug, "Connection {ConnectionId}: queued messages not written, its output is complete: {Reason}")]
+    [LoggerMessage(301, LogLevel.Debug, "Connection {ConnectionId}: queued messages not written, the connection ended: {Reason}")]
     public static partial void OutputGone(ILogger logger, string connectionId, string reason);
 
     [LoggerMessage(302, LogLevel.Error, "Connection {ConnectionId}: writing queued messages failed; its outbox is closed.")]
