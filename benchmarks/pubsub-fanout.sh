@@ -39,7 +39,7 @@ for port in "$OURS_PORT" "$REDIS_PORT"; do
     redis-cli -p "$port" ping >/dev/null
 done
 
-# One run: prints "delivered/s p99_us errors".
+# One run: prints "delivered/s p99_us errors p50_us".
 run() { # server transport window
     local target
     if [ "$2" = tcp ]; then
@@ -49,7 +49,7 @@ run() { # server transport window
     fi
     taskset -c "$CLIENT_CORE" "$work/fanout" "${target[@]}" --subscribers "$SUBSCRIBERS" --seconds "$SECONDS_PER_RUN" \
         --warmup "$WARMUP" --window "$3" --size "$SIZE" \
-        | sed -nE 's/.*delivered_per_s=([0-9]+).*p99_us=([0-9]+).*errors=([0-9]+).*/\1 \2 \3/p'
+        | sed -nE 's/.*delivered_per_s=([0-9]+).*p50_us=([0-9]+) p99_us=([0-9]+).*errors=([0-9]+).*/\1 \3 \4 \2/p'
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
@@ -57,7 +57,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 echo "fan-out: 1 publisher, $SUBSCRIBERS subscribers, ${SIZE}-byte messages, ${SECONDS_PER_RUN}s per run after ${WARMUP}s warm-up;"
 echo "servers on core $SERVER_CORE, load generator on core $CLIENT_CORE; median of $ROUNDS interleaved round(s)"
 echo
-echo "| transport | window | redis-server msg/s | KeyValueHost msg/s | ratio | redis-server p99 | KeyValueHost p99 | errors |"
+echo "| transport | window | redis-server msg/s | KeyValueHost msg/s | ratio | redis-server p50 / p99 | KeyValueHost p50 / p99 | errors |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for transport in $TRANSPORTS; do
     for window in $WINDOWS; do
@@ -68,8 +68,9 @@ for transport in $TRANSPORTS; do
         done
         rr=$(awk '{print $1}' "$work/redis.txt" | median); rp=$(awk '{print $2}' "$work/redis.txt" | median)
         orate=$(awk '{print $1}' "$work/ours.txt" | median); op=$(awk '{print $2}' "$work/ours.txt" | median)
+        r50=$(awk '{print $4}' "$work/redis.txt" | median); o50=$(awk '{print $4}' "$work/ours.txt" | median)
         errs=$(cat "$work/redis.txt" "$work/ours.txt" | awk '{s+=$3} END {print s+0}')
-        awk -v t="$transport" -v w="$window" -v rr="$rr" -v o="$orate" -v rp="$rp" -v op="$op" -v e="$errs" \
-            'BEGIN { printf "| %s | %s | %.0f | %.0f | %.2f | %d us | %d us | %d |\n", t, w, rr, o, o/rr, rp, op, e }'
+        awk -v t="$transport" -v w="$window" -v rr="$rr" -v o="$orate" -v rp="$rp" -v op="$op" -v r50="$r50" -v o50="$o50" -v e="$errs" \
+            'BEGIN { printf "| %s | %s | %.0f | %.0f | %.2f | %d / %d us | %d / %d us | %d |\n", t, w, rr, o, o/rr, r50, rp, o50, op, e }'
     done
 done
