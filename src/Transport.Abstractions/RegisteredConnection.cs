@@ -128,7 +128,18 @@ public sealed class RegisteredConnection : IAsyncDisposable
     /// <summary>Whether this connection has <paramref name="tag"/>.</summary>
     /// <param name="tag">The tag.</param>
     /// <returns><see langword="true"/> when it has it.</returns>
-    public bool HasTag(string tag) => Registry.TryGetTagGroup(tag, out ConnectionGroup? group) && group.Contains(this);
+    public bool HasTag(string tag)
+    {
+        if (!Registry.TryGetTagGroup(tag, out ConnectionGroup? group))
+        {
+            return false;
+        }
+
+        lock (_outbox)
+        {
+            return _memberships is not null && _memberships.ContainsKey(group);
+        }
+    }
 
     /// <summary>
     /// Takes the connection's output for the caller: queued messages are not written until
