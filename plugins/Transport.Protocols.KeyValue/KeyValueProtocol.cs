@@ -21,27 +21,42 @@ namespace Transport.Protocols.KeyValue;
 /// INFO, QUIT. Any other command gets Redis's "unknown command" error and the connection carries on.
 /// </para>
 /// <para>
+/// Pub/sub: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE (glob patterns), PUNSUBSCRIBE, PUBLISH (answers the receiver count),
+/// PUBSUB CHANNELS/NUMSUB/NUMPAT, and PING and RESET in subscribed mode, with RESP2's reply shapes, across every
+/// endpoint and transport this instance serves. It runs on the host's <see cref="ConnectionRegistry"/>: a subscriber
+/// whose queued messages pass <see cref="KeyValueProtocolOptions.PubSubOutputLimit"/> is disconnected, like Redis's
+/// <c>client-output-buffer-limit pubsub</c>.
+/// </para>
+/// <para>
 /// Requests may be multibulk (what clients send) or inline (what a person types); pipelined requests are answered
 /// in order with one flush per batch. A protocol error (malformed array, bulk length mismatch, unbalanced quotes,
 /// a bulk string over <see cref="KeyValueProtocolOptions.MaxRequestSize"/>) gets <c>-ERR Protocol error: …</c> and
 /// the connection is closed, as Redis does.
 /// </para>
 /// </remarks>
-public sealed class KeyValueProtocol : FramedProtocol<RespCommand>, IDisposable
+public sealed class KeyValueProtocol : FramedProtocol<RespCommand, KeyValueSession>, IDisposable
 {
     private static readonly byte[][] SupportedCommands = [.. new[]
     {
         "ping", "echo", "get", "set", "del", "exists", "incr", "decr", "incrby", "decrby", "mget", "mset", "expire",
         "pexpire", "ttl", "pttl", "dbsize", "flushdb", "flushall", "select", "command", "config", "client", "hello", "info", "quit",
+        "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "publish", "pubsub", "reset",
     }.Select(Encoding.ASCII.GetBytes)];
 
     private readonly KeyValueStore _store;
     private readonly int _maxRequestSize;
+    private readonly int _pubSubOutputLimit;
+    private readonly ConnectionRegistry _registry;
+    private readonly PubSub _pubSub = new();
 
     /// <summary>Creates the protocol and its store.</summary>
     /// <param name="options">Limits; the defaults when null (or not registered in the service provider).</param>
     /// <param name="timeProvider">The clock for expiry; <see cref="TimeProvider.System"/> when null.</param>
-    public KeyValueProtocol(KeyValueProtocolOptions? options = null, TimeProvider? timeProvider = null)
+    /// <param name="registry">
+    /// The host's connection registry, for pub/sub; when null (hosted without the Transport engine), the protocol
+    /// registers its connections in a registry of its own.
+    /// </param>
+    public KeyValueProtocol(KeyValueProtocolOptions? options = null, TimeProvider? timeProvider = null, ConnectionRegistry? registry = null)
     {
         options ??= new KeyValueProtocolOptions();
         if (options.MaxRequestSize < 1024)
@@ -50,7 +65,15 @@ public sealed class KeyValueProtocol : FramedProtocol<RespCommand>, IDisposable
                 "KeyValueProtocolOptions.MaxRequestSize must be at least 1024 bytes.");
         }
 
+        if (options.PubSubOutputLimit < 1024)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.PubSubOutputLimit,
+                "KeyValueProtocolOptions.PubSubOutputLimit must be at least 1024 bytes.");
+        }
+
         _maxRequestSize = options.MaxRequestSize;
+        _pubSubOutputLimit = options.PubSubOutputLimit;
+        _registry = registry ?? new ConnectionRegistry();
         _store = new KeyValueStore(timeProvider ?? TimeProvider.System);
     }
 
@@ -61,15 +84,44 @@ public sealed class KeyValueProtocol : FramedProtocol<RespCommand>, IDisposable
     protected override IMessageFramer<RespCommand> CreateFramer(ConnectionContext connection) => new RespRequestFramer(_maxRequestSize);
 
     /// <inheritdoc />
-    protected override ValueTask OnMessageAsync(ConnectionContext connection, RespCommand message)
+    protected override KeyValueSession CreateState(ConnectionContext connection) => new(connection);
+
+    /// <inheritdoc />
+    protected override ValueTask OnConnectionStartedAsync(ConnectionContext connection, KeyValueSession state)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        if (message.Count > 0)
+        ArgumentNullException.ThrowIfNull(state);
+        state.Registration = connection.Features.Get<RegisteredConnection>();
+        if (state.Registration is null)
         {
-            Execute(connection, message, connection.Transport.Output);
+            state.Registration = state.OwnRegistration = _registry.Register(connection, "kv");
         }
 
         return default;
+    }
+
+    /// <inheritdoc />
+    protected override ValueTask OnMessageAsync(ConnectionContext connection, KeyValueSession state, RespCommand message)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(state);
+        if (message.Count > 0)
+        {
+            Execute(connection, state, message, connection.Transport.Output);
+        }
+
+        return default;
+    }
+
+    /// <inheritdoc />
+    protected override async ValueTask OnConnectionEndedAsync(ConnectionContext connection, KeyValueSession state, Exception? failure)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        _pubSub.UnsubscribeAll(state);
+        if (state.OwnRegistration is { } own)
+        {
+            await own.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     /// <inheritdoc />
@@ -84,9 +136,14 @@ public sealed class KeyValueProtocol : FramedProtocol<RespCommand>, IDisposable
         return default;
     }
 
-    private void Execute(ConnectionContext connection, RespCommand command, PipeWriter output)
+    private void Execute(ConnectionContext connection, KeyValueSession session, RespCommand command, PipeWriter output)
     {
         ReadOnlySpan<byte> name = command[0];
+        if (session.Subscriptions > 0 && ExecuteSubscribed(command, output))
+        {
+            return;
+        }
+
         switch (name.Length)
         {
             case 3 when Is(name, "GET"u8):
@@ -185,6 +242,36 @@ public sealed class KeyValueProtocol : FramedProtocol<RespCommand>, IDisposable
             case 5 when Is(name, "HELLO"u8):
                 Hello(command, output);
                 return;
+            case 5 when Is(name, "RESET"u8):
+                _pubSub.UnsubscribeAll(session);
+                RespWriter.Raw(output, "+RESET\r\n"u8);
+                return;
+            case 6 when Is(name, "PUBSUB"u8):
+                if (Arity(command, output, -2, "pubsub"))
+                {
+                    _pubSub.Introspect(command, output);
+                }
+
+                return;
+            case 7 when Is(name, "PUBLISH"u8):
+                if (Arity(command, output, 3, "publish"))
+                {
+                    RespWriter.Integer(output, _pubSub.Publish(session, command[1], command[2]));
+                }
+
+                return;
+            case 9 when Is(name, "SUBSCRIBE"u8):
+            case 10 when Is(name, "PSUBSCRIBE"u8):
+                if (Arity(command, output, -2, name.Length == 9 ? "subscribe" : "psubscribe"))
+                {
+                    _pubSub.Subscribe(session, command, output, patterns: name.Length == 10, _pubSubOutputLimit);
+                }
+
+                return;
+            case 11 when Is(name, "UNSUBSCRIBE"u8):
+            case 12 when Is(name, "PUNSUBSCRIBE"u8):
+                _pubSub.Unsubscribe(session, command, output, patterns: name.Length == 12);
+                return;
             case 6 when Is(name, "EXISTS"u8):
                 if (Arity(command, output, -2, "exists"))
                 {
@@ -263,6 +350,37 @@ public sealed class KeyValueProtocol : FramedProtocol<RespCommand>, IDisposable
                 UnknownCommand(command, output);
                 return;
         }
+    }
+
+    /// <summary>
+    /// Subscribed mode (RESP2): the pub/sub commands, QUIT and RESET run as usual (false), PING answers as a push
+    /// (true), anything else is refused (true).
+    /// </summary>
+    private static bool ExecuteSubscribed(RespCommand command, PipeWriter output)
+    {
+        ReadOnlySpan<byte> name = command[0];
+        if (Is(name, "PING"u8))
+        {
+            if (command.Count > 2)
+            {
+                RespWriter.Error(output, "ERR wrong number of arguments for 'ping' command");
+                return true;
+            }
+
+            RespWriter.ArrayHeader(output, 2);
+            RespWriter.Bulk(output, "pong"u8);
+            RespWriter.Bulk(output, command.Count == 2 ? command[1] : ""u8);
+            return true;
+        }
+
+        if (Is(name, "SUBSCRIBE"u8) || Is(name, "PSUBSCRIBE"u8) || Is(name, "UNSUBSCRIBE"u8) || Is(name, "PUNSUBSCRIBE"u8)
+            || Is(name, "QUIT"u8) || Is(name, "RESET"u8))
+        {
+            return false;
+        }
+
+        RespWriter.Error(output, $"ERR Can't execute '{Printable(name).ToLowerInvariant()}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");
+        return true;
     }
 
     private void Get(RespCommand command, PipeWriter output) => WriteValue(output, command[1]);

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using Transport;
 using Transport.Hosting;
 using Transport.Hosting.Internal;
 
@@ -15,7 +16,8 @@ public static class TransportServiceCollectionExtensions
 {
     /// <summary>
     /// Adds the Transport server (a hosted service that listens on every configured endpoint), the socket, UDP and
-    /// memory transports, and <see cref="IConnectionFactory"/> for clients. Safe to call more than once.
+    /// memory transports, <see cref="IConnectionFactory"/> for clients, and the <see cref="ConnectionRegistry"/> (a
+    /// singleton in which the server registers every connection it accepts). Safe to call more than once.
     /// </summary>
     /// <param name="services">The service collection.</param>
     /// <returns>A builder to register protocols and endpoints.</returns>
@@ -29,6 +31,12 @@ public static class TransportServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TransportServerOptions>, TransportServerOptionsValidator>());
         services.TryAddSingleton<TransportConnectionFactory>();
         services.TryAddSingleton<IConnectionFactory>(static sp => sp.GetRequiredService<TransportConnectionFactory>());
+        services.AddOptions<ConnectionRegistryOptions>().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ConnectionRegistryOptions>, ConnectionRegistryOptionsValidator>());
+        services.TryAddSingleton(static sp => new ConnectionRegistry(
+            sp.GetRequiredService<IOptions<ConnectionRegistryOptions>>().Value,
+            sp.GetService<System.Diagnostics.Metrics.IMeterFactory>(),
+            sp.GetService<Microsoft.Extensions.Logging.ILogger<ConnectionRegistry>>()));
         services.TryAddSingleton<TransportServer>();
         services.TryAddSingleton<ITransportServer>(static sp => sp.GetRequiredService<TransportServer>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, TransportServer>(static sp => sp.GetRequiredService<TransportServer>()));
@@ -39,7 +47,8 @@ public static class TransportServiceCollectionExtensions
     /// <summary>
     /// Adds the Transport server and binds its options to <paramref name="configuration"/> (e.g. the
     /// <c>Transport</c> section): endpoints under <c>Endpoints:&lt;name&gt;</c> with <c>Url</c> and <c>Protocol</c>,
-    /// limits under <c>Limits</c>. Values are validated when the host starts.
+    /// limits under <c>Limits</c>, the connection registry's outbox options under <c>Registry</c>. Values are validated
+    /// when the host starts.
     /// </summary>
     /// <param name="services">The service collection.</param>
     /// <param name="configuration">The configuration section.</param>
@@ -49,6 +58,7 @@ public static class TransportServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(configuration);
         ITransportBuilder builder = services.AddTransport();
         services.Configure<TransportServerOptions>(configuration);
+        services.Configure<ConnectionRegistryOptions>(configuration.GetSection("Registry"));
         if (configuration is IConfigurationSection section)
         {
             services.Replace(ServiceDescriptor.Singleton(new TransportConfigurationPath(section.Path)));

@@ -18,6 +18,10 @@ internal sealed class ExampleProcess : IAsyncDisposable
 
     public int ExitCode => _process.ExitCode;
 
+    public int Id => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
     public IReadOnlyList<string> Output
     {
         get
@@ -51,31 +55,26 @@ internal sealed class ExampleProcess : IAsyncDisposable
         return File.Exists(path) ? path : throw new FileNotFoundException("Build the solution first: " + path);
     }
 
-    public static ExampleProcess Start(string example, params string[] args) => Start([], example, args);
+    public static ExampleProcess Start(string example, params string[] args) => StartProgram("dotnet", [AssemblyPath(example), .. args]);
 
     /// <summary>
     /// Starts the example with at most <paramref name="openFiles"/> open file descriptors (soft and hard limit),
     /// as <c>ulimit -n</c> or systemd's <c>LimitNOFILE=</c> would run it.
     /// </summary>
+    // prlimit sets the limit on itself and then execs dotnet, so the process id stays the host's.
     public static ExampleProcess StartWithOpenFileLimit(int openFiles, string example, params string[] args) =>
-        Start([Tool.RequireOnPath("prlimit"), $"--nofile={openFiles}:{openFiles}"], example, args);
+        StartProgram(Tool.RequireOnPath("prlimit"), [$"--nofile={openFiles}:{openFiles}", "dotnet", AssemblyPath(example), .. args]);
 
-    private static ExampleProcess Start(string[] launcher, string example, string[] args)
+    /// <summary>Starts any program (a long-running client such as <c>redis-cli subscribe</c>) with its output captured by line.</summary>
+    public static ExampleProcess StartProgram(string fileName, params string[] args)
     {
-        // prlimit sets the limit on itself and then execs dotnet, so the process id stays the host's.
-        var info = new ProcessStartInfo(launcher.Length > 0 ? launcher[0] : "dotnet")
+        var info = new ProcessStartInfo(fileName)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        foreach (string arg in launcher.Skip(1).Concat(launcher.Length > 0 ? ["dotnet"] : []))
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        info.ArgumentList.Add(AssemblyPath(example));
         foreach (string arg in args)
         {
             info.ArgumentList.Add(arg);
@@ -146,12 +145,14 @@ internal sealed class ExampleProcess : IAsyncDisposable
         _process.Dispose();
     }
 
-    /// <summary>Sends SIGTERM, as a service manager or Ctrl+C does.</summary>
-    private void Terminate()
+    /// <summary>Sends a signal by name: TERM (as a service manager or Ctrl+C does), STOP and CONT (to pause a client).</summary>
+    public void Signal(string name)
     {
-        using Process kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        using Process kill = Process.Start("kill", ["-" + name, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         kill.WaitForExit();
     }
+
+    private void Terminate() => Signal("TERM");
 
     private void OnLine(string? line)
     {

@@ -68,12 +68,98 @@ public sealed class RedisToolsTests : IDisposable
         }
     }
 
-    private async Task<(ExampleProcess Host, string Port, string Socket)> StartHostAsync()
+    [Fact]
+    public async Task RedisCli_SubscribeOnOneTransport_ReceivesPublishFromTheOther()
+    {
+        string cli = Tool.RequireOnPath("redis-cli");
+        (ExampleProcess host, string port, string socket) = await StartHostAsync();
+        await using (host)
+        {
+            await using ExampleProcess overTcp = await SubscribeAsync(cli, ["-p", port, "subscribe", "news"], "news");
+            await using ExampleProcess overUnix = await SubscribeAsync(cli, ["-s", socket, "psubscribe", "n*"], "n[*]");
+
+            Assert.Equal("2\n", await RunAsync(cli, "-s", socket, "publish", "news", "hello from unix"));
+            Assert.Equal("2\n", await RunAsync(cli, "-p", port, "publish", "news", "hello from tcp"));
+            Assert.Equal("1\n", await RunAsync(cli, "-p", port, "publish", "nothing-else", "for patterns"));
+            Assert.Equal("0\n", await RunAsync(cli, "-p", port, "publish", "other", "nobody"));
+
+            await overTcp.WaitForLineAsync("^hello from tcp$");
+            await overUnix.WaitForLineAsync("^for patterns$");
+            Assert.Equal(["message", "news", "hello from unix", "message", "news", "hello from tcp"], overTcp.Output.Skip(3));
+            Assert.Equal(["pmessage", "n*", "news", "hello from unix", "pmessage", "n*", "news", "hello from tcp", "pmessage", "n*", "nothing-else", "for patterns"],
+                overUnix.Output.Skip(3));
+            Assert.Equal("news\n", await RunAsync(cli, "-p", port, "pubsub", "channels"));
+            Assert.Equal("news\n1\n", await RunAsync(cli, "-p", port, "pubsub", "numsub", "news"));
+            Assert.DoesNotContain(host.Output, l => l.Contains("fail:", StringComparison.Ordinal));
+        }
+    }
+
+    [Theory]
+    [InlineData("tcp")]
+    [InlineData("unix")]
+    public async Task RedisCli_SubscriberThatStopsReading_IsDisconnectedPastTheLimit_AndServerMemoryStaysBounded(string transport)
+    {
+        string cli = Tool.RequireOnPath("redis-cli");
+        (ExampleProcess host, string port, string socket) = await StartHostAsync("--KeyValue:PubSubOutputLimit=1048576");
+        await using (host)
+        {
+            string[] target = transport == "tcp" ? ["-p", port] : ["-s", socket];
+            await using ExampleProcess stalled = await SubscribeAsync(cli, [.. target, "subscribe", "flood"], "flood");
+            long before = ResidentBytes(host.Id);
+
+            // The subscriber stops reading (SIGSTOP); 256 MiB of messages are published to it.
+            stalled.Signal("STOP");
+            string payload = new('x', 64 * 1024);
+            var flood = await Tool.RunAsync(cli, [.. target, "-r", "4096", "publish", "flood", payload]);
+            string[] counts = Encoding.ASCII.GetString(flood.Output).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            long after = ResidentBytes(host.Id);
+            stalled.Signal("CONT");
+
+            // It received until its 1 MiB outbox (behind the socket buffers) was full, then was disconnected for good:
+            // every later publish has no receiver, and the server did not keep what it could not deliver.
+            Assert.Equal(4096, counts.Length);
+            Assert.Equal("1", counts[0]);
+            Assert.Equal("0", counts[^1]);
+            Assert.Equal(counts.Length, counts.TakeWhile(c => c == "1").Count() + counts.SkipWhile(c => c == "1").TakeWhile(c => c == "0").Count());
+            Assert.True(after - before < 96L * 1024 * 1024, $"the server grew by {(after - before) / (1024 * 1024)} MiB while 256 MiB went to a stalled subscriber");
+            Assert.Equal(1, await stalled.WaitForExitAsync());
+            Assert.Contains(stalled.Output, l => l.StartsWith("Error: ", StringComparison.Ordinal));
+            Assert.Equal("flood\n0\n", await RunAsync(cli, [.. target, "pubsub", "numsub", "flood"]));
+            Assert.DoesNotContain(host.Output, l => l.Contains("fail:", StringComparison.Ordinal) || l.Contains("crit:", StringComparison.Ordinal));
+        }
+    }
+
+    /// <summary>Starts <c>redis-cli subscribe</c> or <c>psubscribe</c> and waits until it has printed its confirmation.</summary>
+    private static async Task<ExampleProcess> SubscribeAsync(string cli, string[] args, string channelPattern)
+    {
+        ExampleProcess client = ExampleProcess.StartProgram(cli, args);
+        try
+        {
+            // redis-cli prints each reply element on its own line: "subscribe", the channel, then the count.
+            await client.WaitForLineAsync("^[0-9]+$");
+            Assert.Matches("^p?subscribe$", client.Output[0]);
+            Assert.Matches("^" + channelPattern + "$", client.Output[1]);
+            return client;
+        }
+        catch
+        {
+            await client.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>The resident memory of a process (VmRSS), in bytes.</summary>
+    private static long ResidentBytes(int pid)
+    {
+        string line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+        return long.Parse(line["VmRSS:".Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+    }
+
+    private async Task<(ExampleProcess Host, string Port, string Socket)> StartHostAsync(params string[] settings)
     {
         string socket = Path.Combine(_directory, "kv.sock");
         ExampleProcess host = ExampleProcess.Start("KeyValueHost",
-            "--Transport:Endpoints:tcp:Url=tcp://127.0.0.1:0",
-            "--Transport:Endpoints:unix:Url=unix:" + socket);
+            ["--Transport:Endpoints:tcp:Url=tcp://127.0.0.1:0", "--Transport:Endpoints:unix:Url=unix:" + socket, .. settings]);
         try
         {
             Match tcp = await host.WaitForLineAsync(@"Listening on tcp://127\.0\.0\.1:(\d+) \(endpoint 'tcp', protocol 'kv'\)");

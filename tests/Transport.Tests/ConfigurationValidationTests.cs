@@ -68,6 +68,21 @@ public sealed class ConfigurationValidationTests
         Assert.Contains("Transport:Endpoints:empty:Limits:MaxConcurrentConnections must be a positive number (was 0)", ex.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("MaxOutboxSize", "0", "Transport:Registry:MaxOutboxSize is 0; it must be at least 1 (bytes).")]
+    [InlineData("SlowConsumerPolicy", "9", "Transport:Registry:SlowConsumerPolicy is '9'; accepted: Disconnect, Drop, Wait.")]
+    public async Task BadRegistryOption_FailsAtStart_NamingKeyAndValue(string key, string value, string expected)
+    {
+        OptionsValidationException ex = await StartFailsAsync(new()
+        {
+            ["Transport:Endpoints:tcp:Url"] = "tcp://127.0.0.1:0",
+            ["Transport:Endpoints:tcp:Protocol"] = "echo",
+            ["Transport:Registry:" + key] = value,
+        });
+
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task TwoEndpointsOnOneAddress_FailAtStart_NamingBoth()
     {

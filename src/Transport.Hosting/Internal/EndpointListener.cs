@@ -17,6 +17,7 @@ internal sealed class EndpointListener
     private readonly long? _maxConnections;
     private readonly ILogger _logger;
     private readonly TransportMetrics _metrics;
+    private readonly ConnectionRegistry _registry;
     private readonly KeyValuePair<string, object?> _tag;
     private readonly ConcurrentDictionary<ConnectionContext, byte> _connections = new();
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -27,7 +28,7 @@ internal sealed class EndpointListener
     private Task _acceptLoop = Task.CompletedTask;
 
     public EndpointListener(string name, string protocolName, IConnectionListener listener, ConnectionHandler protocol,
-        long? maxConnections, TimeSpan shutdownTimeout, ILogger logger, TransportMetrics metrics)
+        long? maxConnections, TimeSpan shutdownTimeout, ILogger logger, TransportMetrics metrics, ConnectionRegistry registry)
     {
         Name = name;
         ProtocolName = protocolName;
@@ -37,6 +38,7 @@ internal sealed class EndpointListener
         ShutdownTimeout = shutdownTimeout;
         _logger = logger;
         _metrics = metrics;
+        _registry = registry;
         _tag = new KeyValuePair<string, object?>("transport.endpoint", name);
     }
 
@@ -218,6 +220,8 @@ internal sealed class EndpointListener
 
         try
         {
+            // Unregistered when the protocol returns, before the connection is disposed below.
+            await using System.Runtime.CompilerServices.ConfiguredAsyncDisposable registration = _registry.Register(connection, Name).ConfigureAwait(false);
             await _protocol.OnConnectedAsync(connection).ConfigureAwait(false);
         }
         catch (ProtocolViolationException ex)

@@ -135,7 +135,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
             }
 
             bound.Add(new EndpointListener(name, protocolName, listener, protocol, maxConnections, shutdownTimeout,
-                _logger, _metrics) { Time = _time });
+                _logger, _metrics, _services.GetRequiredService<ConnectionRegistry>()) { Time = _time });
         }
     }
 
