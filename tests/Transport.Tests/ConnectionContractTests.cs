@@ -68,9 +68,10 @@ public sealed class ConnectionContractTests
         {
             await first.SendAsync("1"u8.ToArray());
             Assert.Equal("1"u8.ToArray(), await first.ReceiveExactlyAsync(1));
+            await first.SendAsync("!"u8.ToArray());
         }
 
-        // The protocol aborted its side after the echo, so ConnectionClosed fired and its callback threw.
+        // The protocol aborted its side on the second message, so ConnectionClosed fired and its callback threw.
         TestLogEntry logged = await WaitForLoggedAsync(server.Logs, protocol.Failure);
         Assert.Equal(LogLevel.Error, logged.Level);
         Assert.Contains(nameof(ConnectionContext.ConnectionClosed), logged.Message, StringComparison.Ordinal);
@@ -171,9 +172,20 @@ public sealed class ConnectionContractTests
         public override async Task OnConnectedAsync(ConnectionContext connection)
         {
             connection.ConnectionClosed.Register(static state => throw (Exception)state!, Failure);
-            ReadResult result = await connection.Transport.Input.ReadAsync();
-            await connection.Transport.Output.WriteAsync(result.Buffer.First);
-            connection.Transport.Input.AdvanceTo(result.Buffer.End);
+            PipeReader input = connection.Transport.Input;
+            ReadResult result = await input.ReadAsync();
+            await connection.Transport.Output.WriteAsync(result.Buffer.Slice(0, 1).First);
+
+            // The second byte says the client has its echo: an abort now loses nothing it waits for.
+            bool secondArrived = result.Buffer.Length > 1;
+            input.AdvanceTo(result.Buffer.End);
+            while (!secondArrived)
+            {
+                result = await input.ReadAsync();
+                secondArrived = !result.Buffer.IsEmpty || result.IsCompleted;
+                input.AdvanceTo(result.Buffer.End);
+            }
+
             connection.Abort();
             await ReadUntilEndedAsync(connection.Transport.Input);
         }

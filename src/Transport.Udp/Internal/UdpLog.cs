@@ -22,6 +22,9 @@ internal static partial class UdpLog
     [LoggerMessage(6, LogLevel.Error, "{EndPoint}: the receive loop failed; the endpoint stops receiving.")]
     public static partial void ReceiveLoopFailed(ILogger logger, string endPoint, Exception exception);
 
+    [LoggerMessage(20, LogLevel.Error, "{EndPoint}: the idle-session sweep failed; it runs again at the next tick.")]
+    public static partial void SweepFailed(ILogger logger, string endPoint, Exception exception);
+
     [LoggerMessage(7, LogLevel.Debug, "{EndPoint}: batched receive (recvmmsg) is not available ({Reason}); using one receive per datagram.")]
     public static partial void BatchReceiveUnavailable(ILogger logger, string endPoint, string reason);
 }
