@@ -14,8 +14,9 @@ public static class TransportWebHostBuilderExtensions
 {
     /// <summary>
     /// Makes Kestrel accept its connections through Transport: TCP and Unix domain socket endpoints
-    /// (<c>Listen</c>, <c>ListenLocalhost</c>, <c>ListenUnixSocket</c>, URLs) through Transport's socket transport,
-    /// which replaces Kestrel's own; <c>memory://</c> endpoints (<see cref="TransportKestrelServerOptionsExtensions.ListenMemory"/>)
+    /// (<c>Listen</c>, <c>ListenLocalhost</c>, <c>ListenAnyIP</c>, <c>ListenUnixSocket</c>, URLs, the <c>Kestrel</c>
+    /// configuration section) through Transport's socket transport instead of Kestrel's own, which keeps only what
+    /// ours cannot bind (<c>ListenHandle</c>); <c>memory://</c> endpoints (<see cref="TransportKestrelServerOptionsExtensions.ListenMemory"/>)
     /// through the in-memory transport. Kestrel's HTTP/1.1, HTTP/2 and HTTPS run unchanged on top. Safe to call more
     /// than once.
     /// </summary>
@@ -30,8 +31,10 @@ public static class TransportWebHostBuilderExtensions
             services.AddSocketTransport(configureSockets);
             services.AddMemoryTransport();
 
-            // Kestrel binds with the last registered factory that can bind an endpoint; removing its own socket
-            // transport makes ours bind every TCP and Unix endpoint whatever the registration order.
+            // Per endpoint, Kestrel binds with the last registered factory whose CanBind accepts it. Its own socket
+            // transport moves to the front, so ours (appended below) binds every TCP and Unix endpoint whatever the order
+            // UseKestrel and UseTransport ran in, and Kestrel's still binds what ours cannot: the FileHandleEndPoint of
+            // ListenHandle and systemd socket activation.
             for (int i = services.Count - 1; i >= 0; i--)
             {
                 ServiceDescriptor d = services[i];
@@ -42,6 +45,7 @@ public static class TransportWebHostBuilderExtensions
                 }
             }
 
+            services.Insert(0, ServiceDescriptor.Singleton<IConnectionListenerFactory, KestrelSocketTransportFactory>());
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IConnectionListenerFactory, SocketTransportFactory>(
                 static sp => sp.GetRequiredService<SocketTransportFactory>()));
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IConnectionListenerFactory, MemoryTransportFactory>(

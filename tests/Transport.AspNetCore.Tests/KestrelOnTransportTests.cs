@@ -1,5 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
@@ -7,7 +9,9 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.AspNetCore.Hosting;
 using Transport.Memory;
+using KestrelSocketTransportFactory = Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportFactory;
 
 namespace Transport.AspNetCore.Tests;
 
@@ -181,13 +185,37 @@ public sealed class KestrelOnTransportTests
         await Assert.ThrowsAnyAsync<Exception>(async () => await RawClient.ConnectAsync(app));
     }
 
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task Https_NegotiatesHttp2WithAlpn_AndServesThePage(TestTransport transport)
+    {
+        using X509Certificate2 certificate = CreateSelfSignedCertificate();
+        await using TestApp app = await TestApp.StartAsync(transport, MapApi, HttpProtocols.Http1AndHttp2, o => o.UseHttps(certificate));
+        using HttpClient client = app.CreateClient(scheme: "https", configure: handler =>
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, presented, _, _) =>
+                presented is not null && presented.GetCertHashString() == certificate.GetCertHashString());
+        client.DefaultRequestVersion = HttpVersion.Version20;
+
+        using HttpResponseMessage response = await client.GetAsync("/").DefaultTimeout();
+
+        Assert.Equal(HttpVersion.Version20, response.Version);
+        Assert.Equal(Page, await response.Content.ReadAsStringAsync().DefaultTimeout());
+    }
+
     [Fact]
-    public async Task UseTransport_ReplacesKestrelsSocketTransport_AndOursServesTcp()
+    public async Task UseTransport_OursBindsTcpAndUnix_KestrelsKeepsOnlyWhatOursCannot()
     {
         await using TestApp app = await TestApp.StartAsync(TestTransport.Tcp, MapApi);
 
-        Type[] factories = [.. app.App.Services.GetServices<IConnectionListenerFactory>().Select(f => f.GetType())];
-        Assert.Equal([typeof(Transport.Sockets.SocketTransportFactory), typeof(MemoryTransportFactory)], factories);
+        // Kestrel's rule: the last registered factory whose CanBind accepts the endpoint binds it.
+        IConnectionListenerFactory[] factories = [.. app.App.Services.GetServices<IConnectionListenerFactory>()];
+        Type Binder(EndPoint endpoint) => factories.Reverse()
+            .First(f => (f as IConnectionListenerFactorySelector)?.CanBind(endpoint) ?? true).GetType();
+        Assert.Equal(typeof(Transport.Sockets.SocketTransportFactory), Binder(new IPEndPoint(IPAddress.Loopback, 0)));
+        Assert.Equal(typeof(Transport.Sockets.SocketTransportFactory), Binder(new UnixDomainSocketEndPoint("/tmp/x.sock")));
+        Assert.Equal(typeof(MemoryTransportFactory), Binder(new MemoryEndPoint("x")));
+        Assert.Equal(typeof(KestrelSocketTransportFactory), Binder(new FileHandleEndPoint(3, FileHandleType.Tcp)));
+
         using (HttpClient client = app.CreateClient())
         {
             Assert.Equal(Page, await client.GetStringAsync("/").DefaultTimeout());
@@ -195,6 +223,44 @@ public sealed class KestrelOnTransportTests
 
         // The client's close reached Kestrel through our socket transport, which logs the peer's FIN.
         await TestTimeouts.UntilAsync(() => app.Logs.Entries.Any(e => e.Category == "Transport.Sockets" && e.Message.Contains("FIN", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task ListenHandle_AnInheritedListeningSocket_IsStillServed()
+    {
+        // What systemd socket activation hands a process: a listening socket by descriptor, which only Kestrel's own
+        // transport binds (FileHandleEndPoint).
+        var listening = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listening.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listening.Listen();
+        int port = ((IPEndPoint)listening.LocalEndPoint!).Port;
+        ulong descriptor = (ulong)listening.SafeHandle.DangerousGetHandle();
+
+        // Kestrel owns the descriptor from here and closes it; this object must not close it a second time.
+        listening.SafeHandle.SetHandleAsInvalid();
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseTransport().ConfigureKestrel(k => k.ListenHandle(descriptor));
+        await using WebApplication web = builder.Build();
+        MapApi(web);
+        await web.StartAsync().DefaultTimeout();
+
+        using var client = new HttpClient();
+        Assert.Equal(Page, await client.GetStringAsync($"http://127.0.0.1:{port}/").DefaultTimeout());
+        await web.StopAsync().DefaultTimeout();
+    }
+
+    private static X509Certificate2 CreateSelfSignedCertificate()
+    {
+        using var key = RSA.Create(2048);
+        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], critical: false));
+        var names = new SubjectAlternativeNameBuilder();
+        names.AddDnsName("localhost");
+        names.AddIpAddress(IPAddress.Loopback);
+        names.AddIpAddress(IPAddress.IPv6Loopback);
+        request.CertificateExtensions.Add(names.Build());
+        return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
     }
 
     /// <summary>The same minimal API as the benchmark's Kestrel peer, and what the tests need beside it.</summary>

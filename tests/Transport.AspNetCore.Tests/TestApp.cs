@@ -33,7 +33,7 @@ internal sealed class TestApp : IAsyncDisposable
     public TestLoggerProvider Logs { get; }
 
     public static async Task<TestApp> StartAsync(TestTransport transport, Action<WebApplication> map,
-        HttpProtocols protocols = HttpProtocols.Http1)
+        HttpProtocols protocols = HttpProtocols.Http1, Action<ListenOptions>? listen = null)
     {
         var logs = new TestLoggerProvider();
         string temp = Path.Combine(Path.GetTempPath(), "transport-tests", Guid.NewGuid().ToString("N")[..12]);
@@ -44,7 +44,11 @@ internal sealed class TestApp : IAsyncDisposable
         builder.WebHost.UseTransport();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            Action<ListenOptions> configure = o => o.Protocols = protocols;
+            Action<ListenOptions> configure = o =>
+            {
+                o.Protocols = protocols;
+                listen?.Invoke(o);
+            };
             switch (transport)
             {
                 case TestTransport.Tcp:
@@ -80,11 +84,14 @@ internal sealed class TestApp : IAsyncDisposable
     /// A client as a user of each transport would have it: plain <see cref="HttpClient"/> over TCP, ours over a Unix
     /// socket or memory.
     /// </summary>
-    public HttpClient CreateClient(bool http2 = false)
+    public HttpClient CreateClient(bool http2 = false, string scheme = "http", Action<SocketsHttpHandler>? configure = null)
     {
-        HttpClient client = Transport is TestTransport.Tcp or TestTransport.TcpIPv6
-            ? new HttpClient { BaseAddress = new Uri("http://" + ClientUrl["tcp://".Length..] + "/") }
-            : App.Services.CreateTransportHttpClient(ClientUrl);
+        SocketsHttpHandler handler = Transport is TestTransport.Tcp or TestTransport.TcpIPv6
+            ? new SocketsHttpHandler()
+            : App.Services.CreateTransportHttpHandler(ClientUrl);
+        configure?.Invoke(handler);
+        string authority = Transport is TestTransport.Tcp or TestTransport.TcpIPv6 ? ClientUrl["tcp://".Length..] : "localhost";
+        var client = new HttpClient(handler) { BaseAddress = new Uri(scheme + "://" + authority + "/") };
         if (http2)
         {
             client.DefaultRequestVersion = HttpVersion.Version20;
