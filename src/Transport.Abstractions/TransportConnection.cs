@@ -2,6 +2,8 @@ using System.IO.Pipelines;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Transport;
 
@@ -9,7 +11,7 @@ namespace Transport;
 /// Base class for a transport's connections: the <see cref="ConnectionContext"/> a protocol sees, with the
 /// standard features (id, items, transport pipe, end points, lifetime and close notification) already in
 /// <see cref="Features"/>. A transport derives from it and implements <c>Abort(ConnectionAbortedException)</c>
-/// and <c>DisposeAsync</c>.
+/// (accepting null, see <see cref="AbortReasonOrDefault"/>) and <c>DisposeAsync</c>.
 /// </summary>
 public abstract class TransportConnection : ConnectionContext,
     IConnectionIdFeature,
@@ -30,6 +32,24 @@ public abstract class TransportConnection : ConnectionContext,
     private string? _connectionId;
     private int _closeRequestedFlag;
     private int _closedFlag;
+    private readonly ILogger _logger;
+
+    /// <summary>Creates a connection that does not log (a callback that throws is still caught).</summary>
+    protected TransportConnection()
+        : this(null)
+    {
+    }
+
+    /// <summary>Creates a connection.</summary>
+    /// <param name="logger">
+    /// Where the connection reports failures of code it runs for others: an exception thrown by a callback
+    /// registered on <see cref="ConnectionClosed"/> or <see cref="ConnectionClosedRequested"/>. Usually the
+    /// transport's own logger.
+    /// </param>
+    protected TransportConnection(ILogger? logger)
+    {
+        _logger = logger ?? NullLogger.Instance;
+    }
 
     /// <inheritdoc />
     public override string ConnectionId
@@ -72,37 +92,48 @@ public abstract class TransportConnection : ConnectionContext,
     /// <inheritdoc />
     public override CancellationToken ConnectionClosed
     {
-        get => LazyToken(ref _closed, ref _closedFlag, cancelOnThreadPool: true);
+        get => LazyToken(ref _closed, ref _closedFlag, closed: true);
         set => throw new NotSupportedException("The transport owns ConnectionClosed.");
     }
 
     /// <inheritdoc />
     public CancellationToken ConnectionClosedRequested
     {
-        get => LazyToken(ref _closeRequested, ref _closeRequestedFlag, cancelOnThreadPool: false);
+        get => LazyToken(ref _closeRequested, ref _closeRequestedFlag, closed: false);
         set => throw new NotSupportedException("The transport owns ConnectionClosedRequested.");
     }
 
     /// <summary>
     /// Asks the protocol to finish its work and close (e.g. when the host is stopping). The connection is
     /// not closed by this call; a protocol that does not observe <see cref="ConnectionClosedRequested"/>
-    /// carries on until the host's shutdown deadline aborts it.
+    /// carries on until the host's shutdown deadline aborts it. Callbacks registered on the token run on the
+    /// caller's thread; one that throws is logged, and the others still run.
     /// </summary>
-    public void RequestClose() => Signal(ref _closeRequested, ref _closeRequestedFlag, cancelOnThreadPool: false);
+    public void RequestClose() => Signal(ref _closeRequested, ref _closeRequestedFlag, closed: false);
 
     /// <summary>
     /// Signals <c>ConnectionClosed</c> once, when the peer's side of the connection has
-    /// ended. Callbacks registered on the token run on the thread pool, never on the caller's stack.
+    /// ended. Callbacks registered on the token run on the thread pool, never on the caller's stack; one that
+    /// throws is logged with the connection's id, and the others still run.
     /// </summary>
-    protected void OnConnectionClosed() => Signal(ref _closed, ref _closedFlag, cancelOnThreadPool: true);
+    protected void OnConnectionClosed() => Signal(ref _closed, ref _closedFlag, closed: true);
 
     /// <summary>Releases the connection's token sources; call from <c>DisposeAsync</c> once the I/O has ended.</summary>
     protected void DisposeTokens()
     {
-        Volatile.Read(ref _closed)?.Dispose();
+        // ConnectionClosed's source is left to the collector: its cancellation may still be queued, and a disposed
+        // source would drop the callbacks it owes. Without a timer or a wait handle it holds nothing to release.
         Volatile.Read(ref _closeRequested)?.Dispose();
     }
 
+    /// <summary>
+    /// The reason to record for <c>Abort(null)</c>. The contract allows null: Kestrel's HTTP stack passes it when it
+    /// closes a connection whose peer has gone, and Kestrel's own transport accepts it.
+    /// </summary>
+    /// <param name="abortReason">The reason the caller gave, if any.</param>
+    /// <returns><paramref name="abortReason"/>, or a reason saying the application aborted the connection.</returns>
+    protected static ConnectionAbortedException AbortReasonOrDefault(ConnectionAbortedException? abortReason) =>
+        abortReason ?? new ConnectionAbortedException("The connection was aborted by the application.");
 
     /// <summary>Pairs the protocol's ends of the input and output pipes into <see cref="Transport"/>'s type.</summary>
     /// <param name="input">What the protocol reads.</param>
@@ -114,7 +145,7 @@ public abstract class TransportConnection : ConnectionContext,
     /// The token of a signal that may fire before anyone asks for it: the source is created on first request,
     /// and created cancelled if the signal already fired.
     /// </summary>
-    private static CancellationToken LazyToken(ref CancellationTokenSource? source, ref int flag, bool cancelOnThreadPool)
+    private CancellationToken LazyToken(ref CancellationTokenSource? source, ref int flag, bool closed)
     {
         CancellationTokenSource? existing = Volatile.Read(ref source);
         if (existing is null)
@@ -133,14 +164,14 @@ public abstract class TransportConnection : ConnectionContext,
             else if (Interlocked.CompareExchange(ref flag, 0, 0) != 0)
             {
                 // The signal fired while the source was being created: it may have missed it.
-                Cancel(existing, cancelOnThreadPool);
+                Cancel(existing, closed);
             }
         }
 
         return existing.Token;
     }
 
-    private static void Signal(ref CancellationTokenSource? source, ref int flag, bool cancelOnThreadPool)
+    private void Signal(ref CancellationTokenSource? source, ref int flag, bool closed)
     {
         if (Interlocked.Exchange(ref flag, 1) != 0)
         {
@@ -149,24 +180,25 @@ public abstract class TransportConnection : ConnectionContext,
 
         if (Volatile.Read(ref source) is { } existing)
         {
-            Cancel(existing, cancelOnThreadPool);
+            Cancel(existing, closed);
         }
     }
 
-    private static void Cancel(CancellationTokenSource source, bool onThreadPool)
+    private void Cancel(CancellationTokenSource source, bool closed)
     {
-        if (onThreadPool)
+        if (closed)
         {
             // Callbacks registered by protocols must not run on the transport's I/O stack.
-            ThreadPool.UnsafeQueueUserWorkItem(static s => CancelNow(s), source, preferLocal: false);
+            ThreadPool.UnsafeQueueUserWorkItem(static state => state.Connection.CancelNow(state.Source, nameof(ConnectionClosed)),
+                (Connection: this, Source: source), preferLocal: false);
         }
         else
         {
-            CancelNow(source);
+            CancelNow(source, nameof(ConnectionClosedRequested));
         }
     }
 
-    private static void CancelNow(CancellationTokenSource source)
+    private void CancelNow(CancellationTokenSource source, string token)
     {
         try
         {
@@ -175,6 +207,15 @@ public abstract class TransportConnection : ConnectionContext,
         catch (ObjectDisposedException)
         {
             // Disposed already: the connection is gone and nobody is listening.
+        }
+        catch (AggregateException ex)
+        {
+            // Code we did not write (a protocol, Kestrel, a user's callback) threw. Cancel ran every callback and
+            // collected what they threw; on a thread-pool item an escaping exception would end the process.
+            foreach (Exception callbackError in ex.InnerExceptions)
+            {
+                TransportConnectionLog.CallbackFailed(_logger, ConnectionId, token, callbackError);
+            }
         }
     }
 

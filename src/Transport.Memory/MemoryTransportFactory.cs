@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Net;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Transport.Memory.Internal;
 
 namespace Transport.Memory;
@@ -13,6 +15,15 @@ namespace Transport.Memory;
 public sealed class MemoryTransportFactory : ITransportFactory
 {
     private readonly ConcurrentDictionary<MemoryEndPoint, MemoryConnectionListener> _listeners = new();
+
+    /// <summary>Creates the transport.</summary>
+    /// <param name="loggerFactory">Creates the transport's logger (category <c>Transport.Memory</c>).</param>
+    public MemoryTransportFactory(ILoggerFactory? loggerFactory = null)
+    {
+        Logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Transport.Memory");
+    }
+
+    internal ILogger Logger { get; }
 
     /// <inheritdoc />
     public string Name => "memory";

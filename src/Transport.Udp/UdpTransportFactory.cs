@@ -89,7 +89,7 @@ public sealed class UdpTransportFactory : ITransportFactory
             throw;
         }
 
-        var channel = new UdpClientChannel(socket, _options);
+        var channel = new UdpClientChannel(socket, _options, _logger);
         channel.Start();
         return channel.Connection;
     }

@@ -206,20 +206,33 @@ internal sealed class EndpointListener
             TransportLog.ConnectionRejected(_logger, connection.ConnectionId, Name, limit);
         }
         connection.Abort(new ConnectionAbortedException($"Endpoint '{Name}' is at its limit of {limit} connections."));
-        _ = connection.DisposeAsync().AsTask().ContinueWith(
-            static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        _ = DisposeRejectedAsync(connection);
+    }
+
+    /// <summary>Not awaited, so the accept loop goes on at once: it catches and logs whatever the dispose throws.</summary>
+    private async Task DisposeRejectedAsync(ConnectionContext connection)
+    {
+        try
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            TransportLog.ConnectionEndedByTransport(_logger, connection.ConnectionId, Name, ex.Message);
+        }
     }
 
     private async Task RunConnectionAsync(ConnectionContext connection)
     {
+        // Queued and never awaited: every failure must end here, caught and logged, and the connection disposed.
         bool debug = _logger.IsEnabled(LogLevel.Debug);
-        if (debug)
-        {
-            TransportLog.ConnectionAccepted(_logger, connection.ConnectionId, Name, connection.RemoteEndPoint?.ToString());
-        }
-
         try
         {
+            if (debug)
+            {
+                TransportLog.ConnectionAccepted(_logger, connection.ConnectionId, Name, connection.RemoteEndPoint?.ToString());
+            }
+
             // Unregistered when the protocol returns, before the connection is disposed below.
             await using System.Runtime.CompilerServices.ConfiguredAsyncDisposable registration = _registry.Register(connection, Name).ConfigureAwait(false);
             await _protocol.OnConnectedAsync(connection).ConfigureAwait(false);

@@ -1,5 +1,6 @@
 using System.IO.Pipelines;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
 
 namespace Transport.Memory.Internal;
 
@@ -9,7 +10,8 @@ internal sealed class MemoryConnection : TransportConnection
     private readonly MemoryConnectionPair _pair;
     private int _disposed;
 
-    public MemoryConnection(MemoryConnectionPair pair, TransportListenOptions limits)
+    public MemoryConnection(MemoryConnectionPair pair, TransportListenOptions limits, ILogger logger)
+        : base(logger)
     {
         _pair = pair;
         InputPipe = new Pipe(new PipeOptions(
@@ -39,7 +41,7 @@ internal sealed class MemoryConnection : TransportConnection
     /// <summary>Called by the pump into this end when the peer's side has ended.</summary>
     public void SignalConnectionClosed() => OnConnectionClosed();
 
-    public override void Abort(ConnectionAbortedException abortReason) => _pair.Abort(this, abortReason);
+    public override void Abort(ConnectionAbortedException? abortReason) => _pair.Abort(this, AbortReasonOrDefault(abortReason));
 
     public override async ValueTask DisposeAsync()
     {

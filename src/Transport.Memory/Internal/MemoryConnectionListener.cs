@@ -23,7 +23,7 @@ internal sealed class MemoryConnectionListener : IConnectionListener
 
     public bool TryConnect([NotNullWhen(true)] out MemoryConnection? client)
     {
-        var pair = new MemoryConnectionPair(_limits, (MemoryEndPoint)EndPoint);
+        var pair = new MemoryConnectionPair(_limits, (MemoryEndPoint)EndPoint, _owner.Logger);
         if (_pending.Writer.TryWrite(pair.Server))
         {
             client = pair.Client;

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
 
 namespace Transport.Memory.Internal;
 
@@ -14,10 +15,10 @@ internal sealed class MemoryConnectionPair
     private readonly object _lock = new();
     private bool _aborted;
 
-    public MemoryConnectionPair(TransportListenOptions serverLimits, MemoryEndPoint endpoint)
+    public MemoryConnectionPair(TransportListenOptions serverLimits, MemoryEndPoint endpoint, ILogger logger)
     {
-        Server = new MemoryConnection(this, serverLimits);
-        Client = new MemoryConnection(this, new TransportListenOptions());
+        Server = new MemoryConnection(this, serverLimits, logger);
+        Client = new MemoryConnection(this, new TransportListenOptions(), logger);
         var clientEndPoint = new MemoryEndPoint($"{endpoint.Name}-client-{Interlocked.Increment(ref s_clients)}");
         Server.LocalEndPoint = endpoint;
         Server.RemoteEndPoint = clientEndPoint;

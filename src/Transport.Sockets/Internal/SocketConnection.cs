@@ -33,6 +33,7 @@ internal sealed class SocketConnection : TransportConnection
     private int _disposed;
 
     public SocketConnection(Socket socket, SocketTransportOptions options, TransportListenOptions limits, BlockMemoryPool memoryPool, ILogger logger)
+        : base(logger)
     {
         _socket = socket;
         _logger = logger;
@@ -64,8 +65,9 @@ internal sealed class SocketConnection : TransportConnection
 
     public void Start() => _processing = ProcessAsync();
 
-    public override void Abort(ConnectionAbortedException abortReason)
+    public override void Abort(ConnectionAbortedException? abortReason)
     {
+        abortReason = AbortReasonOrDefault(abortReason);
         lock (_abortLock)
         {
             if (_abortReason is not null)

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
 
 namespace Transport.Udp.Internal;
 
@@ -9,11 +10,11 @@ internal sealed class UdpClientChannel : IDatagramChannel
     private readonly Socket _socket;
     private readonly int _maxDatagramSize;
 
-    public UdpClientChannel(Socket socket, UdpTransportOptions options)
+    public UdpClientChannel(Socket socket, UdpTransportOptions options, ILogger logger)
     {
         _socket = socket;
         _maxDatagramSize = options.MaxDatagramSize;
-        Connection = new UdpConnection(this, null, new UdpEndPoint(socket.LocalEndPoint!), new UdpEndPoint(socket.RemoteEndPoint!), options);
+        Connection = new UdpConnection(this, null, new UdpEndPoint(socket.LocalEndPoint!), new UdpEndPoint(socket.RemoteEndPoint!), options, logger);
     }
 
     public UdpConnection Connection { get; }

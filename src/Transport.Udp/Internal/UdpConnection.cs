@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
 
 namespace Transport.Udp.Internal;
 
@@ -17,7 +18,8 @@ internal sealed class UdpConnection : TransportConnection
     private int _outputClosed;
     private int _disposed;
 
-    public UdpConnection(IDatagramChannel channel, SocketAddress? peer, EndPoint? local, EndPoint? remote, UdpTransportOptions options)
+    public UdpConnection(IDatagramChannel channel, SocketAddress? peer, EndPoint? local, EndPoint? remote, UdpTransportOptions options, ILogger logger)
+        : base(logger)
     {
         _channel = channel;
         Peer = peer;
@@ -100,10 +102,10 @@ internal sealed class UdpConnection : TransportConnection
             : new ConnectionAbortedException($"Sending to {RemoteEndPoint} failed: {ex.Message}", ex));
     }
 
-    public override void Abort(ConnectionAbortedException abortReason)
+    public override void Abort(ConnectionAbortedException? abortReason)
     {
         Volatile.Write(ref _outputClosed, 1);
-        EndInput(abortReason);
+        EndInput(AbortReasonOrDefault(abortReason));
     }
 
     public override async ValueTask DisposeAsync()

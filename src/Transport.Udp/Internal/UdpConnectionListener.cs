@@ -76,7 +76,7 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
         EndPoint = new UdpEndPoint(_socket.LocalEndPoint!);
         _name = EndPoint.ToString()!;
         TimeSpan sweep = options.SessionIdleTimeout / 4;
-        _idleSweep = new Timer(static s => ((UdpConnectionListener)s!).SweepIdleSessions(), this, sweep, sweep);
+        _idleSweep = new Timer(static s => ((UdpConnectionListener)s!).OnSweepTimer(), this, sweep, sweep);
         _receiving = ReceiveLoopAsync();
     }
 
@@ -580,7 +580,7 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
         var peer = new SocketAddress(address.Family, address.Size);
         address.Buffer.CopyTo(peer.Buffer);
         EndPoint remote = ((IPEndPoint)((UdpEndPoint)EndPoint).Address).Create(peer);
-        session = new UdpConnection(this, peer, EndPoint, new UdpEndPoint(remote), _options);
+        session = new UdpConnection(this, peer, EndPoint, new UdpEndPoint(remote), _options, _logger);
         _sessions[peer] = session;
         _metrics.Sessions.Add(1);
         _accepted.Writer.TryWrite(session);
@@ -604,6 +604,20 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
 
         EndPoint peer = ((IPEndPoint)((UdpEndPoint)EndPoint).Address).Create(address);
         UdpLog.OversizeDatagram(_logger, _name, _options.MaxDatagramSize, peer.ToString()!);
+    }
+
+    private void OnSweepTimer()
+    {
+        // A timer callback that throws ends the process: ending a session runs its protocol's code (inline
+        // scheduling), so whatever escapes is logged and the next tick sweeps again.
+        try
+        {
+            SweepIdleSessions();
+        }
+        catch (Exception ex)
+        {
+            UdpLog.SweepFailed(_logger, _name, ex);
+        }
     }
 
     private void SweepIdleSessions()
