@@ -4,6 +4,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Transport.Hosting;
 using Transport.Protocols.Echo;
+using Transport.Sockets;
 
 // An echo server (RFC 862) on every endpoint in appsettings.json: TCP, a Unix socket and UDP by default.
 // Override any value on the command line, e.g. --Transport:Endpoints:tcp:Url=tcp://127.0.0.1:0
@@ -18,6 +19,8 @@ builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
 // Safe here because echo never blocks; it must be decided before any socket exists, hence before the host.
 InlineSocketCompletions.EnableIfConfigured(builder.Configuration);
 
+// Transport:Sockets holds the socket transport's options too (e.g. MemoryPoolTrimInterval, ReturnMemoryWhenIdle).
+builder.Services.Configure<SocketTransportOptions>(builder.Configuration.GetSection("Transport:Sockets"));
 builder.Services.AddTransport(builder.Configuration.GetSection("Transport"))
     .AddProtocol<EchoProtocol>("echo");
 

@@ -12,10 +12,13 @@ namespace Transport.Sockets;
 /// The TCP and Unix domain socket transport: binds listeners on <see cref="IPEndPoint"/> and
 /// <see cref="UnixDomainSocketEndPoint"/>, and connects to those and to <see cref="DnsEndPoint"/>.
 /// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification =
+    "The memory pool's only resource is its trim timer, which stops by itself once the pool is unreferenced.")]
 public sealed class SocketTransportFactory : ITransportFactory
 {
     private readonly SocketTransportOptions _options;
     private readonly ILogger _logger;
+    private readonly BlockMemoryPool _memoryPool;
 
     /// <summary>Creates the transport.</summary>
     /// <param name="options">The transport's options.</param>
@@ -25,6 +28,15 @@ public sealed class SocketTransportFactory : ITransportFactory
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Value;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Transport.Sockets");
+        if (_options.MemoryPoolTrimInterval <= TimeSpan.Zero)
+        {
+            throw new OptionsValidationException(nameof(SocketTransportOptions), typeof(SocketTransportOptions),
+                [$"{nameof(SocketTransportOptions.MemoryPoolTrimInterval)} '{_options.MemoryPoolTrimInterval}' must be positive."]);
+        }
+
+        // One pool for every listener and client connection of this transport, so blocks freed by one serve the next.
+        _memoryPool = new BlockMemoryPool(TimeProvider.System, _options.MemoryPoolTrimInterval, _logger,
+            _options.ReturnMemoryWhenIdle ? new IdleMemoryCollector(_logger) : null);
     }
 
     /// <inheritdoc />
@@ -51,7 +63,7 @@ public sealed class SocketTransportFactory : ITransportFactory
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        var listener = new SocketConnectionListener(endpoint, _options, options, BlockMemoryPool.Process, _logger);
+        var listener = new SocketConnectionListener(endpoint, _options, options, _memoryPool, _logger);
         listener.Bind();
         return new ValueTask<IConnectionListener>(listener);
     }
@@ -87,7 +99,7 @@ public sealed class SocketTransportFactory : ITransportFactory
             throw;
         }
 
-        var connection = new SocketConnection(socket, _options, new TransportListenOptions(), BlockMemoryPool.Process, _logger);
+        var connection = new SocketConnection(socket, _options, new TransportListenOptions(), _memoryPool, _logger);
         connection.Start();
         return connection;
     }
