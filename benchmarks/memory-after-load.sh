@@ -3,7 +3,7 @@
 # ROUNDS identical bursts; after each it samples RSS while the host is idle. Several variants (environment variables
 # and host arguments) run in turn, each in a fresh process, so design choices and GC settings compare side by side.
 #
-#   benchmarks/memory-after-load.sh [options] [-- NAME='[VAR=VALUE ...] [--host:arg=value ...]' ...]
+#   benchmarks/memory-after-load.sh [options] [-- NAME='[VAR=VALUE ...] [--host:arg=value ...] [@/other/Host.dll]' ...]
 #     --host echo|kv        examples/EchoHost (default) or examples/KeyValueHost
 #     --load stall|redis    stall: CONNS connections that send and never read (EchoHost's default);
 #                           redis: redis-benchmark -t set,get over a 100,000-key space (KeyValueHost's default)
@@ -13,7 +13,8 @@
 #     --idle S              seconds of idleness sampled after each burst (default 60)
 #     --sample S            seconds between samples (default 10)
 #     --no-build            use the existing Release build
-#   Variants default to one, "default" (the host as shipped). Examples:
+#   Variants default to one, "default" (the host as shipped). A word @PATH runs another build of the host (e.g. one
+#   of main, to compare before and after). Examples:
 #     benchmarks/memory-after-load.sh -- default='' conserve='DOTNET_GCConserveMemory=5' server='DOTNET_gcServer=1'
 #     benchmarks/memory-after-load.sh --host kv --rounds 5 -- default='' limit='DOTNET_GCHeapHardLimit=0xA000000'
 #
@@ -107,14 +108,14 @@ table=$work/table
 for variant in "${variants[@]}"; do
     name=${variant%%=*}
     spec=${variant#*=}
-    envs=() args=()
+    envs=() args=() variant_dll=$dll
     for word in $spec; do
-        if [[ $word == --* ]]; then args+=("$word"); else envs+=("$word"); fi
+        if [[ $word == --* ]]; then args+=("$word"); elif [[ $word == @* ]]; then variant_dll=${word#@}; else envs+=("$word"); fi
     done
     port=$(free_port)
     endpoints=("--Transport:Endpoints:tcp:Url=tcp://127.0.0.1:$port" "--Transport:Endpoints:unix:Url=unix:$work/host.sock")
     [ "$host" = echo ] && endpoints+=("--Transport:Endpoints:udp:Url=udp://127.0.0.1:0")
-    env ${envs[@]+"${envs[@]}"} dotnet "$dll" "${endpoints[@]}" --Logging:LogLevel:Default=Warning \
+    env ${envs[@]+"${envs[@]}"} dotnet "$variant_dll" "${endpoints[@]}" --Logging:LogLevel:Default=Warning \
         ${args[@]+"${args[@]}"} >"$work/host.log" 2>&1 &
     pid=$!; pids+=("$pid")
     wait_ready "$port"

@@ -8,10 +8,10 @@
  *       CONNS connections at once, each: connect, MSGS echo round trips of SIZE bytes (every byte checked),
  *       close, connect again. With --stall-every K, every K-th connection instead sends 1 MiB without
  *       reading and closes (a reset), as a misbehaving client does. Per-interval counts go to stderr.
- *   memload udp HOST:PORT [-p PORTS] [-w WINDOW] [-s SIZE] [-d SEC] [-i SEC]
+ *   memload udp HOST:PORT [-p PORTS] [-w WINDOW] [-s SIZE] [-d SEC] [-r RATE] [-i SEC]
  *       PORTS UDP sockets, each its own source port, taking turns: WINDOW of them have one datagram
- *       in flight at a time; each echo is checked (socket id, sequence, pattern). A datagram not answered
- *       within 250 ms counts as lost.
+ *       in flight at a time, at most RATE datagrams per second (default: no limit); each echo is checked
+ *       (socket id, sequence, pattern). A datagram not answered within 250 ms counts as lost.
  *
  * TARGET is tcp:HOST:PORT or unix:/path. Loopback only by intent: this is a benchmark load, bounded by
  * its duration. Exit status: 0, 1 when an echo was wrong, 2 for bad arguments or setup failures.
@@ -367,15 +367,18 @@ struct udp_sock {
 static struct udp_sock *us;
 static int *ring;   /* ring[k]: the socket in flight in window slot k, or -1 */
 static int udp_ports, udp_size, udp_next;
+static double udp_rate, udp_start;
+static long long udp_sent;
 
 /* Gives window slot k to the next socket in turn, unless that one is still in flight (then the slot waits). */
 static void udp_send(int k)
 {
     struct udp_sock *s = &us[udp_next];
-    if (s->slot >= 0) {
-        ring[k] = -1;
+    if (s->slot >= 0 || (udp_rate > 0 && (double)udp_sent >= udp_rate * (now_s() - udp_start))) {
+        ring[k] = -1; /* the slot waits: the next socket is still in flight, or the rate is used up */
         return;
     }
+    udp_sent++;
     uint8_t out[2048];
     s->seq++;
     uint32_t id = (uint32_t)udp_next;
@@ -391,8 +394,9 @@ static void udp_send(int k)
     udp_next = (udp_next + 1) % udp_ports;
 }
 
-static int run_udp(int ports, int window, int size, double seconds, double interval)
+static int run_udp(int ports, int window, int size, double seconds, double rate, double interval)
 {
+    udp_rate = rate;
     if (size < 8)
         size = 8;
     if (window > ports)
@@ -416,6 +420,7 @@ static int run_udp(int ports, int window, int size, double seconds, double inter
     }
     long long answered = 0, lost = 0, mismatch = 0, last_answered = 0;
     double start = now_s(), end = start + seconds, next_report = start + interval;
+    udp_start = start;
     for (int k = 0; k < window; k++)
         udp_send(k);
     struct epoll_event events[256];
@@ -477,7 +482,7 @@ int main(int argc, char **argv)
     const char *target = argv[2];
     int conns = 200, size = 4096, msgs = 16, settle = 1000, sync = 0, stall_every = 0, ports = 20000, window = 256;
     long long bytes = 4 << 20;
-    double seconds = 60, hold = 5, interval = 0;
+    double seconds = 60, hold = 5, interval = 0, rate = 0;
     static struct option opts[] = {
         { "conns", required_argument, 0, 'c' },   { "bytes", required_argument, 0, 'b' },
         { "size", required_argument, 0, 's' },    { "msgs", required_argument, 0, 'm' },
@@ -485,11 +490,11 @@ int main(int argc, char **argv)
         { "sync", no_argument, 0, 'y' },          { "hold", required_argument, 0, 'H' },
         { "stall-every", required_argument, 0, 'k' }, { "interval", required_argument, 0, 'i' },
         { "ports", required_argument, 0, 'p' },   { "window", required_argument, 0, 'w' },
-        { 0, 0, 0, 0 },
+        { "rate", required_argument, 0, 'r' },    { 0, 0, 0, 0 },
     };
     optind = 3;
     int o;
-    while ((o = getopt_long(argc, argv, "c:b:s:m:d:i:p:w:", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "c:b:s:m:d:i:p:w:r:", opts, NULL)) != -1) {
         switch (o) {
         case 'c': conns = atoi(optarg); break;
         case 'b': bytes = atoll(optarg); break;
@@ -503,6 +508,7 @@ int main(int argc, char **argv)
         case 'i': interval = atof(optarg); break;
         case 'p': ports = atoi(optarg); break;
         case 'w': window = atoi(optarg); break;
+        case 'r': rate = atof(optarg); break;
         default: fail("unknown option");
         }
     }
@@ -512,7 +518,7 @@ int main(int argc, char **argv)
         parse_ip(strncmp(target, "udp:", 4) == 0 ? target + 4 : target);
         if (size > 2048)
             fail("udp: --size at most 2048");
-        return run_udp(ports, window, size, seconds, interval);
+        return run_udp(ports, window, size, seconds, rate, interval);
     }
     parse_target(target);
     if (strcmp(mode, "stall") == 0) {
