@@ -20,10 +20,9 @@ namespace Transport.Sockets.Internal;
 /// Giving memory back takes three things, each measured (docs/architecture.md, "Memory"). Blocks are cut from
 /// 128 KiB slabs, so what the pool frees is a whole large object, not 4 KiB scattered among live ones. The slabs
 /// are ordinary large-object-heap arrays, not pinned ones: the pinned object heap is never compacted, so a few
-/// live blocks kept all of a burst's pages resident; the large object heap is compacted when asked. And once the
-/// pool has freed a large part of the process's memory during a quiet period, it asks for one aggressive
-/// collection, the only kind that decommits the freed memory at once (a normal one keeps it for reuse, and an
-/// idle process never collects at all).
+/// live blocks kept all of a burst's pages resident; the large object heap is compacted when asked. And once
+/// traffic is quiet, <see cref="IdleMemoryCollector"/> may run one aggressive collection, the only kind that
+/// decommits the freed memory at once (a normal one keeps it for reuse, and an idle process never collects at all).
 /// </para>
 /// </remarks>
 internal sealed class BlockMemoryPool : MemoryPool<byte>
