@@ -4,6 +4,8 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Transport.Hosting;
 using Transport.Protocols.Echo;
+using Transport.Sockets;
+using Transport.Udp;
 
 // An echo server (RFC 862) on every endpoint in appsettings.json: TCP, a Unix socket and UDP by default.
 // Override any value on the command line, e.g. --Transport:Endpoints:tcp:Url=tcp://127.0.0.1:0
@@ -18,6 +20,10 @@ builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
 // Safe here because echo never blocks; it must be decided before any socket exists, hence before the host.
 InlineSocketCompletions.EnableIfConfigured(builder.Configuration);
 
+// The transports' own options from configuration: Transport:Sockets (e.g. MemoryPoolTrimInterval) and
+// Transport:Udp (e.g. MaxSessions, SessionIdleTimeout).
+builder.Services.Configure<SocketTransportOptions>(builder.Configuration.GetSection("Transport:Sockets"));
+builder.Services.Configure<UdpTransportOptions>(builder.Configuration.GetSection("Transport:Udp"));
 builder.Services.AddTransport(builder.Configuration.GetSection("Transport"))
     .AddProtocol<EchoProtocol>("echo");
 

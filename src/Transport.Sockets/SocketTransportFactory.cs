@@ -13,11 +13,14 @@ namespace Transport.Sockets;
 /// The TCP and Unix domain socket transport: binds listeners on <see cref="IPEndPoint"/> and
 /// <see cref="UnixDomainSocketEndPoint"/>, and connects to those and to <see cref="DnsEndPoint"/>.
 /// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification =
+    "The memory pool's only resource is its trim timer, which stops by itself once the pool is unreferenced.")]
 public sealed class SocketTransportFactory : ITransportFactory
 {
     private readonly SocketTransportOptions _options;
     private readonly ILogger _logger;
     private readonly SocketMetrics _metrics;
+    private readonly BlockMemoryPool _memoryPool;
 
     /// <summary>Creates the transport.</summary>
     /// <param name="options">The transport's options.</param>
@@ -29,6 +32,15 @@ public sealed class SocketTransportFactory : ITransportFactory
         _options = options.Value;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Transport.Sockets");
         _metrics = new SocketMetrics(meterFactory);
+        if (_options.MemoryPoolTrimInterval <= TimeSpan.Zero)
+        {
+            throw new OptionsValidationException(nameof(SocketTransportOptions), typeof(SocketTransportOptions),
+                [$"{nameof(SocketTransportOptions.MemoryPoolTrimInterval)} '{_options.MemoryPoolTrimInterval}' must be positive."]);
+        }
+
+        // One pool for every listener and client connection of this transport, so blocks freed by one serve the next.
+        _memoryPool = new BlockMemoryPool(TimeProvider.System, _options.MemoryPoolTrimInterval, _logger,
+            _options.ReturnMemoryWhenIdle ? new IdleMemoryCollector(_logger) : null);
     }
 
     /// <inheritdoc />
@@ -55,7 +67,7 @@ public sealed class SocketTransportFactory : ITransportFactory
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        var listener = new SocketConnectionListener(endpoint, _options, options, BlockMemoryPool.Process, _logger, _metrics, TimeProvider.System);
+        var listener = new SocketConnectionListener(endpoint, _options, options, _memoryPool, _logger, _metrics, TimeProvider.System);
         listener.Bind();
         return new ValueTask<IConnectionListener>(listener);
     }
@@ -91,7 +103,7 @@ public sealed class SocketTransportFactory : ITransportFactory
             throw;
         }
 
-        var connection = new SocketConnection(socket, _options, new TransportListenOptions(), BlockMemoryPool.Process, _logger);
+        var connection = new SocketConnection(socket, _options, new TransportListenOptions(), _memoryPool, _logger);
         connection.Start();
         return connection;
     }

@@ -34,4 +34,20 @@ public sealed class SocketTransportOptions
     /// </summary>
     /// <remarks>Defaults to 5 seconds.</remarks>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How often the connections' buffer pool gives back memory that stayed unused for a whole interval. After a
+    /// burst, the pool's memory is back with the operating system within about two intervals once traffic is quiet.
+    /// </summary>
+    /// <remarks>Defaults to 10 seconds. Must be positive.</remarks>
+    public TimeSpan MemoryPoolTrimInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Whether, once traffic has gone quiet after a busy period and much memory can come back (what the buffer pool
+    /// released, or what the heap grew by), the transport runs one aggressive garbage collection, which returns the
+    /// freed memory to the operating system. Without it an idle process keeps its peak memory. Turn it off if even a
+    /// rare pause while idle matters more than memory, or if the application manages collections itself.
+    /// </summary>
+    /// <remarks>Defaults to <see langword="true"/>.</remarks>
+    public bool ReturnMemoryWhenIdle { get; set; } = true;
 }

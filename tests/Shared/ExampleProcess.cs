@@ -18,6 +18,7 @@ internal sealed class ExampleProcess : IAsyncDisposable
 
     public int ExitCode => _process.ExitCode;
 
+    /// <summary>The process id, e.g. to read its memory from /proc.</summary>
     public int Id => _process.Id;
 
     public bool HasExited => _process.HasExited;
