@@ -18,10 +18,13 @@ namespace Transport.Tests;
 /// Accept loops that never end on an error: the socket transport's listener on a real socket the OS makes fail, and the
 /// engine's loop over a transport that throws. All on a fake clock.
 /// </summary>
-public sealed class AcceptRetryTests
+public sealed class AcceptRetryTests : IDisposable
 {
     private readonly FakeTimeProvider _time = new();
     private readonly TestLoggerProvider _logs = new();
+    private readonly BlockMemoryPool _pool = new();
+
+    public void Dispose() => _pool.Dispose();
 
     [Fact]
     public async Task SocketListener_AcceptFails_RetriesWithGrowingDelay_LogsOnce_CountsEach_AndRecoversWhenTheSocketListensAgain()
@@ -159,7 +162,7 @@ public sealed class AcceptRetryTests
     private SocketConnectionListener BindSocketListener(IMeterFactory? meterFactory)
     {
         var listener = new SocketConnectionListener(new IPEndPoint(IPAddress.Loopback, 0), new SocketTransportOptions(), new TransportListenOptions(),
-            BlockMemoryPool.Process, _logs.CreateLogger("Transport.Sockets"), new SocketMetrics(meterFactory), _time);
+            _pool, _logs.CreateLogger("Transport.Sockets"), new SocketMetrics(meterFactory), _time);
         listener.Bind();
         return listener;
     }
