@@ -57,6 +57,34 @@ public sealed class ConnectionContractTests
         Assert.Empty(server.Logs.At(LogLevel.Error));
     }
 
+    public static IEnumerable<object[]> StreamTransports => TestTransports.Streams;
+
+    [Theory]
+    [MemberData(nameof(StreamTransports))]
+    public async Task AfterAbort_AWriteThrowsTheAbortReason_NotAQuietCompletedFlush(TestTransport transport)
+    {
+        await using TransportTestServer server = await EchoServer.StartAsync(transport);
+        ConnectionContext client = await server.ConnectAsync();
+        await client.SendAsync("x"u8.ToArray());
+        Assert.Equal("x"u8.ToArray(), await client.ReceiveExactlyAsync(1));
+        var reason = new ConnectionAbortedException("aborted by the test");
+
+        client.Abort(reason);
+        await ReadUntilEndedAsync(client.Transport.Input);
+
+        // A protocol that writes after an abort learns why, as on Kestrel's transport: a completed FlushResult would
+        // look like a peer that merely stopped reading.
+        ConnectionAbortedException thrown = await Assert.ThrowsAsync<ConnectionAbortedException>(async () =>
+        {
+            for (int i = 0; i < 2; i++)
+            {
+                await client.Transport.Output.WriteAsync("y"u8.ToArray());
+            }
+        }).DefaultTimeout();
+        Assert.Equal(reason.Message, thrown.Message);
+        await client.DisposeAsync().DefaultTimeout();
+    }
+
     [Theory]
     [MemberData(nameof(AllTransports))]
     public async Task ThrowingConnectionClosedCallback_IsLoggedWithTheConnection_AndTheServerCarriesOn(TestTransport transport)

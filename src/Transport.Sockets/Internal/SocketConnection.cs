@@ -233,6 +233,10 @@ internal sealed class SocketConnection : TransportConnection
                 ReadResult result = await output.ReadAsync().ConfigureAwait(false);
                 if (result.IsCanceled)
                 {
+                    // Only Abort cancels this read. Completing with its reason makes the protocol's next write or
+                    // flush throw it (as Kestrel's transport and our memory transport do), instead of a quiet
+                    // "completed" that looks like a peer that stopped reading.
+                    error = _abortReason;
                     break;
                 }
 
