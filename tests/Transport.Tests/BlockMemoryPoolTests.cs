@@ -181,7 +181,7 @@ public sealed class BlockMemoryPoolTests
 
         _time.Advance(Period); // releases 8 MiB, then the collection throws on the timer
 
-        Assert.Contains(logs.At(LogLevel.Error), e => e.EventId.Id == 102 && e.Exception is InvalidOperationException);
+        Assert.Contains(logs.At(LogLevel.Error), e => e.EventId.Id == 122 && e.Exception is InvalidOperationException);
         fail = false;
         BurstAndReturn(pool, blocks: 64 * BlocksPerSlab);
         _time.Advance(Period);

@@ -35,13 +35,13 @@ internal static partial class SocketsLog
     [LoggerMessage(10, LogLevel.Warning, "Accepting connections on {EndPoint} again after {Failures} failed attempts over {DurationSeconds:0.###} s.")]
     public static partial void AcceptRecovered(ILogger logger, string endPoint, long failures, double durationSeconds);
 
-    // The memory pool's events are numbered from 100, apart from the connection and listener events above.
-    [LoggerMessage(100, LogLevel.Debug, "The buffer pool released {ReleasedKiB} KiB of blocks unused for a trim period; it holds {HeldKiB} KiB.")]
+    // The memory pool's events are numbered from 120: 100 is the connection base class's callback-failure event, logged in this category too.
+    [LoggerMessage(120, LogLevel.Debug, "The buffer pool released {ReleasedKiB} KiB of blocks unused for a trim period; it holds {HeldKiB} KiB.")]
     public static partial void MemoryPoolTrimmed(ILogger logger, long releasedKiB, long heldKiB);
 
-    [LoggerMessage(101, LogLevel.Debug, "Traffic went quiet: an aggressive collection took the managed heap from {BeforeMiB} MiB to {AfterMiB} MiB and returned the freed memory to the OS ({PauseMs:F0} ms).")]
+    [LoggerMessage(121, LogLevel.Debug, "Traffic went quiet: an aggressive collection took the managed heap from {BeforeMiB} MiB to {AfterMiB} MiB and returned the freed memory to the OS ({PauseMs:F0} ms).")]
     public static partial void MemoryReturned(ILogger logger, long beforeMiB, long afterMiB, double pauseMs);
 
-    [LoggerMessage(102, LogLevel.Error, "Trimming the buffer pool failed; it tries again next period.")]
+    [LoggerMessage(122, LogLevel.Error, "Trimming the buffer pool failed; it tries again next period.")]
     public static partial void MemoryPoolTrimFailed(ILogger logger, Exception exception);
 }
