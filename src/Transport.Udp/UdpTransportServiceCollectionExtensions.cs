@@ -1,8 +1,10 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Transport;
-using Transport.Udp;
+using Microsoft.Extensions.Options;
+using Transport.Udp.Internal;
 
-namespace Microsoft.Extensions.DependencyInjection;
+namespace Transport.Udp;
 
 /// <summary>
 /// Registers the UDP transport.
@@ -10,7 +12,8 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class UdpTransportServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the UDP transport (<c>udp://</c> endpoints) as an <see cref="ITransportFactory"/>. Safe to call more than once.
+    /// Adds the UDP transport (<c>udp://</c> endpoints) as an <see cref="ITransportFactory"/>, with
+    /// <see cref="UdpTransportOptions"/> validated when the host starts. Safe to call more than once.
     /// </summary>
     /// <param name="services">The service collection.</param>
     /// <param name="configure">Optional configuration of <see cref="UdpTransportOptions"/>.</param>
@@ -18,7 +21,9 @@ public static class UdpTransportServiceCollectionExtensions
     public static IServiceCollection AddUdpTransport(this IServiceCollection services, Action<UdpTransportOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
-        services.AddOptions<UdpTransportOptions>();
+        services.AddOptions<UdpTransportOptions>().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<UdpTransportOptions>>(
+            new UdpTransportOptionsValidator(nameof(UdpTransportOptions), null)));
         if (configure is not null)
         {
             services.Configure(configure);
@@ -27,6 +32,23 @@ public static class UdpTransportServiceCollectionExtensions
         services.TryAddSingleton<UdpTransportFactory>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ITransportFactory, UdpTransportFactory>(
             static sp => sp.GetRequiredService<UdpTransportFactory>()));
+        return services;
+    }
+
+    /// <summary>
+    /// Adds the UDP transport with <see cref="UdpTransportOptions"/> bound from <paramref name="configuration"/>
+    /// (e.g. <c>Transport:Udp</c>). A value of the wrong type or out of range fails the host at start, naming its
+    /// full key. Safe to call more than once.
+    /// </summary>
+    /// <param name="services">The service collection.</param>
+    /// <param name="configuration">The section with the options' keys (<c>MaxSessions</c>, <c>SessionIdleTimeout</c>, …).</param>
+    /// <returns>The service collection.</returns>
+    public static IServiceCollection AddUdpTransport(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddUdpTransport();
+        services.AddValidatedOptions<UdpTransportOptions>(configuration, UdpTransportOptionsValidator.Schema, static (section, options) => section.Bind(options),
+            new UdpTransportOptionsValidator((configuration as IConfigurationSection)?.Path ?? "", configuration));
         return services;
     }
 }
