@@ -16,25 +16,27 @@ internal sealed class TransportServer : IHostedService, ITransportServer
 {
     private readonly IOptions<TransportServerOptions> _options;
     private readonly IServiceProvider _services;
-    private readonly ITransportFactory[] _transports;
+    private readonly TransportFactories _transports;
     private readonly ProtocolRegistration[] _protocols;
     private readonly TransportConfigurationPath _path;
     private readonly ILogger _logger;
     private readonly TransportMetrics _metrics;
     private readonly TimeProvider _time;
     private List<EndpointListener> _listeners = [];
+    private int _bindCalled;
+    private int _started;
 
     public TransportServer(
         IOptions<TransportServerOptions> options,
         IServiceProvider services,
-        IEnumerable<ITransportFactory> transports,
+        TransportFactories transports,
         IEnumerable<ProtocolRegistration> protocols,
         TransportConfigurationPath path,
         ILoggerFactory loggerFactory)
     {
         _options = options;
         _services = services;
-        _transports = [.. transports];
+        _transports = transports;
         _protocols = [.. protocols];
         _path = path;
         _logger = loggerFactory.CreateLogger("Transport.Hosting");
@@ -49,6 +51,31 @@ internal sealed class TransportServer : IHostedService, ITransportServer
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        await BindAsync(cancellationToken).ConfigureAwait(false);
+        if (Interlocked.Exchange(ref _started, 1) != 0)
+        {
+            return;
+        }
+
+        foreach (EndpointListener listener in _listeners)
+        {
+            listener.Start();
+            TransportLog.Listening(_logger, listener.Binding.Url, listener.Name, listener.ProtocolName);
+        }
+    }
+
+    /// <summary>
+    /// Binds every endpoint without accepting yet (unbinding all of them if one fails). TryStartAsync calls it before the
+    /// host starts, so that a bind error is reported once, by it; accepting (and the "Listening on" line) waits for the
+    /// host's start, after the host has set up its lifetime (SIGTERM handling). Does nothing the second time.
+    /// </summary>
+    public async Task BindAsync(CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _bindCalled, 1) != 0)
+        {
+            return;
+        }
+
         TransportServerOptions options = _options.Value;
         if (options.Endpoints.Count == 0)
         {
@@ -75,11 +102,6 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         }
 
         _listeners = bound;
-        foreach (EndpointListener listener in bound)
-        {
-            listener.Start();
-            TransportLog.Listening(_logger, listener.Binding.Url, listener.Name, listener.ProtocolName);
-        }
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -111,7 +133,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         IReadOnlyList<EndPoint> addresses = TransportUrl.ParseListenEndPoints(url);
         foreach (EndPoint address in addresses)
         {
-            ITransportFactory transport = _transports.First(t => t.CanBind(address));
+            ITransportFactory transport = _transports.ForBind(address)!;
             IConnectionListener listener;
             try
             {
@@ -130,7 +152,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
             }
             catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
             {
-                throw new InvalidOperationException(
+                throw new TransportStartupException(
                     $"{_path.Path}:Endpoints:{name} ('{url}'): cannot listen on {TransportUrl.Format(address)}: {ex.Message}", ex);
             }
 
