@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
 using Transport.Hosting;
 using Transport.Protocols.Echo;
@@ -97,8 +98,8 @@ public sealed class UdpTransportTests
     [Fact]
     public async Task SessionLimit_NewPeersAreRefusedAndCounted_ExistingSessionsKeepWorking()
     {
-        using var refused = new CounterListener("transport.udp.datagrams.refused");
         await using TransportTestServer server = await StartUdpAsync(o => o.MaxSessions = 3);
+        using MetricCollector<long> refused = UdpCounter(server, "transport.udp.datagrams.refused");
         var peers = Enumerable.Range(0, 10).Select(_ => RawPeer(out IPEndPoint _, server)).ToList();
         IPEndPoint target = UdpTarget(server);
         try
@@ -120,7 +121,7 @@ public sealed class UdpTransportTests
             Assert.Equal(5, await ReceiveAsync(peers[0], buffer));
 
             Assert.All(peers.Skip(3), p => Assert.Equal(0, p.Available));
-            Assert.Equal(7, refused.Total);
+            Assert.Equal(7, Total(refused));
             Assert.Contains(server.Logs.At(LogLevel.Warning), e => e.Message.Contains("session limit of 3 reached", StringComparison.Ordinal));
         }
         finally
@@ -132,9 +133,9 @@ public sealed class UdpTransportTests
     [Fact]
     public async Task TenThousandPeers_SessionsStayBounded_ExcessRefused_FirstPeerStillServed()
     {
-        using var refused = new CounterListener("transport.udp.datagrams.refused");
-        using var sessions = new CounterListener("transport.udp.sessions");
         await using TransportTestServer server = await StartUdpAsync(o => o.MaxSessions = 1000);
+        using MetricCollector<long> refused = UdpCounter(server, "transport.udp.datagrams.refused");
+        using MetricCollector<long> sessions = UdpCounter(server, "transport.udp.sessions");
         IPEndPoint target = UdpTarget(server);
         using Socket first = RawPeer(out IPEndPoint _, server);
         var buffer = new byte[16];
@@ -171,22 +172,22 @@ public sealed class UdpTransportTests
             peers.ForEach(p => p.Dispose());
         }
 
-        Assert.Equal(1000, sessions.Peak);
+        Assert.Equal(1000, Peak(sessions));
         Assert.True(expectedRefused > 8000, "most peers were over the limit");
-        Assert.Equal(expectedRefused, refused.Total);
+        Assert.Equal(expectedRefused, Total(refused));
     }
 
     [Fact]
     public async Task SlowProtocol_QueueBoundHolds_ExcessDatagramsDroppedAndCounted()
     {
         var gate = new Gate();
-        using var dropped = new CounterListener("transport.udp.datagrams.dropped");
         await using TransportTestServer server = await TransportTestServer.StartAsync(b =>
         {
             b.Host.Services.AddSingleton(gate);
             b.Host.Services.Configure<UdpTransportOptions>(o => o.MaxQueuedDatagrams = 4);
             b.Transport.AddProtocol<GatedEchoProtocol>("gated").Listen(b.ListenUrl(TestTransport.Udp), "gated");
         });
+        using MetricCollector<long> dropped = UdpCounter(server, "transport.udp.datagrams.dropped");
         using Socket peer = RawPeer(out IPEndPoint target, server);
 
         await SendToAsync(peer, new byte[] { 0 }, target);
@@ -197,7 +198,8 @@ public sealed class UdpTransportTests
         }
 
         // The protocol holds datagram 0, four more wait in the queue, fifteen are dropped.
-        await TestTimeouts.UntilAsync(() => dropped.Total == 15);
+        await dropped.WaitForMeasurementsAsync(15).DefaultTimeout();
+        Assert.Equal(15, Total(dropped));
         gate.Open.SetResult();
         var buffer = new byte[16];
         var echoed = new List<byte>();
@@ -241,8 +243,8 @@ public sealed class UdpTransportTests
         await SendToAsync(peer, "one"u8.ToArray(), target);
         Assert.Equal(3, await ReceiveAsync(peer, buffer));
 
-        await TestTimeouts.UntilAsync(() => server.Logs.Entries.Any(e => e.Message.Contains("idle", StringComparison.Ordinal)));
-        await TestTimeouts.UntilAsync(() => server.Logs.Entries.Count(e => e.Message.Contains("closed.", StringComparison.Ordinal)) == 1);
+        await server.Logs.WaitForEventAsync(LogEvents.Udp.SessionIdle, category: LogEvents.Udp.Category);
+        await server.Logs.WaitForEventAsync(LogEvents.Hosting.ConnectionClosed, category: LogEvents.Hosting.Category);
         await SendToAsync(peer, "two"u8.ToArray(), target);
 
         Assert.Equal(3, await ReceiveAsync(peer, buffer));
@@ -270,7 +272,7 @@ public sealed class UdpTransportTests
             }));
 
             // A sweep runs every 250 ms; one session per sweep would need 75 s, past the test timeout.
-            await TestTimeouts.UntilAsync(() => server.Logs.Entries.Count(e => e.Category == "Transport.Udp" && e.EventId.Id == 4) == Peers);
+            await server.Logs.WaitForEventAsync(LogEvents.Udp.SessionIdle, Peers, LogEvents.Udp.Category);
             Assert.DoesNotContain(server.Logs.Entries, e => e.Level >= LogLevel.Warning);
         }
         finally
@@ -356,37 +358,23 @@ public sealed class UdpTransportTests
         }
     }
 
-    /// <summary>Sums a counter's measurements (and tracks an up-down counter's peak) from the moment it is created.</summary>
-    private sealed class CounterListener : IDisposable
-    {
-        private readonly MeterListener _listener = new();
-        private long _total;
-        private long _peak;
+    /// <summary>One of the UDP transport's instruments, as the server's own <see cref="IMeterFactory"/> records it.</summary>
+    private static MetricCollector<long> UdpCounter(TransportTestServer server, string name) =>
+        new(server.Services.GetRequiredService<IMeterFactory>(), "Transport.Udp", name);
 
-        public CounterListener(string name)
+    private static long Total(MetricCollector<long> counter) => counter.GetMeasurementSnapshot().Sum(m => m.Value);
+
+    /// <summary>The highest value an up-down counter reached, adding its measurements in the order they were recorded.</summary>
+    private static long Peak(MetricCollector<long> counter)
+    {
+        long value = 0;
+        long peak = 0;
+        foreach (CollectedMeasurement<long> measurement in counter.GetMeasurementSnapshot())
         {
-            _listener.InstrumentPublished = (instrument, l) =>
-            {
-                if (instrument.Name == name)
-                {
-                    l.EnableMeasurementEvents(instrument);
-                }
-            };
-            _listener.SetMeasurementEventCallback<long>((_, value, _, _) =>
-            {
-                long now = Interlocked.Add(ref _total, value);
-                long peak;
-                while (now > (peak = Interlocked.Read(ref _peak)) && Interlocked.CompareExchange(ref _peak, now, peak) != peak)
-                {
-                }
-            });
-            _listener.Start();
+            value += measurement.Value;
+            peak = Math.Max(peak, value);
         }
 
-        public long Total => Interlocked.Read(ref _total);
-
-        public long Peak => Interlocked.Read(ref _peak);
-
-        public void Dispose() => _listener.Dispose();
+        return peak;
     }
 }

@@ -34,7 +34,7 @@ public sealed class UnixSocketPathTests : IDisposable
         server.Host.Dispose();
     }
 
-    [Fact]
+    [ToolFact("python3")]
     public async Task StaleSocketFile_NobodyListening_IsReplaced()
     {
         await CreateStaleSocketFileAsync(SocketPath);

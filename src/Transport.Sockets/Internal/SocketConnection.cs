@@ -32,7 +32,6 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
     private readonly object _abortLock = new();
     private ConnectionAbortedException? _abortReason;
     private Task _processing = Task.CompletedTask;
-    private int _disposed;
     private bool _socketFeatureSet;
 
     public SocketConnection(Socket socket, SocketTransportOptions options, TransportListenOptions limits, BlockMemoryPool memoryPool, ILogger logger)
@@ -104,13 +103,8 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
         _socket.Dispose();
     }
 
-    public override async ValueTask DisposeAsync()
+    protected override async ValueTask CloseTransportAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
         // The protocol is done with both directions; the loops finish what is buffered and close.
         _input.Reader.Complete();
         _output.Writer.Complete();
@@ -124,9 +118,7 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
             await _processing.ConfigureAwait(false);
         }
 
-        DisposeTokens();
         _receiveArgs.Dispose();
-        await base.DisposeAsync().ConfigureAwait(false);
     }
 
     private async Task ProcessAsync()
@@ -159,7 +151,7 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
                 int received = await _receiveArgs.ReceiveAsync(_socket, buffer).ConfigureAwait(false);
                 if (received == 0)
                 {
-                    SocketsLog.ConnectionReadFin(_logger, ConnectionId);
+                    LogFinUnlessAborted();
                     break;
                 }
 
@@ -196,7 +188,7 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
                 FlushResult flush = await input.FlushAsync().ConfigureAwait(false);
                 if (fin)
                 {
-                    SocketsLog.ConnectionReadFin(_logger, ConnectionId);
+                    LogFinUnlessAborted();
                     break;
                 }
 
@@ -218,8 +210,18 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
         }
         finally
         {
-            input.Complete(error);
+            // Closing the socket under a pending receive may complete it with 0 bytes instead of an error: after Abort
+            // that is not the peer's FIN, and the protocol's read must end with the abort reason.
+            input.Complete(error ?? Volatile.Read(ref _abortReason));
             OnConnectionClosed();
+        }
+    }
+
+    private void LogFinUnlessAborted()
+    {
+        if (Volatile.Read(ref _abortReason) is null)
+        {
+            SocketsLog.ConnectionReadFin(_logger, ConnectionId);
         }
     }
 

@@ -13,10 +13,9 @@ internal sealed class UdpConnection : TransportConnection
     private readonly IDatagramChannel _channel;
     private readonly DatagramPipeReader _input;
     private readonly DatagramPipeWriter _output;
-    private CancellationTokenRegistration _closeRequest;
+    private readonly CancellationTokenRegistration _closeRequest;
     private long _lastActivity;
     private int _outputClosed;
-    private int _disposed;
 
     public UdpConnection(IDatagramChannel channel, SocketAddress? peer, EndPoint? local, EndPoint? remote, UdpTransportOptions options, ILogger logger)
         : base(logger)
@@ -43,8 +42,6 @@ internal sealed class UdpConnection : TransportConnection
     public long DroppedDatagrams => _input.Dropped;
 
     public bool IsOutputClosed => Volatile.Read(ref _outputClosed) != 0;
-
-    public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
     public void Touch() => Volatile.Write(ref _lastActivity, Environment.TickCount64);
 
@@ -74,12 +71,11 @@ internal sealed class UdpConnection : TransportConnection
         {
             await _channel.SendAsync(this, datagram, cancellationToken).ConfigureAwait(false);
         }
-        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.ConnectionReset
-            or SocketError.HostUnreachable or SocketError.NetworkUnreachable)
+        catch (SocketException ex) when (UdpErrors.IsPeerUnreachable(ex.SocketErrorCode))
         {
             Volatile.Write(ref _outputClosed, 1);
-            EndInput(new ConnectionResetException($"The peer {RemoteEndPoint} is unreachable: {ex.Message}", ex));
-            throw new ConnectionResetException($"The peer {RemoteEndPoint} is unreachable: {ex.Message}", ex);
+            EndInput(UdpErrors.PeerUnreachable(RemoteEndPoint, ex));
+            throw UdpErrors.PeerUnreachable(RemoteEndPoint, ex);
         }
         catch (ObjectDisposedException ex)
         {
@@ -96,9 +92,8 @@ internal sealed class UdpConnection : TransportConnection
     public void OnBatchedSendFailed(SocketException ex)
     {
         Volatile.Write(ref _outputClosed, 1);
-        EndInput(ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.ConnectionReset
-            or SocketError.HostUnreachable or SocketError.NetworkUnreachable
-            ? new ConnectionResetException($"The peer {RemoteEndPoint} is unreachable: {ex.Message}", ex)
+        EndInput(UdpErrors.IsPeerUnreachable(ex.SocketErrorCode)
+            ? UdpErrors.PeerUnreachable(RemoteEndPoint, ex)
             : new ConnectionAbortedException($"Sending to {RemoteEndPoint} failed: {ex.Message}", ex));
     }
 
@@ -108,21 +103,14 @@ internal sealed class UdpConnection : TransportConnection
         EndInput(AbortReasonOrDefault(abortReason));
     }
 
-    public override async ValueTask DisposeAsync()
+    protected override async ValueTask CloseTransportAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
         Volatile.Write(ref _outputClosed, 1);
         await _closeRequest.DisposeAsync().ConfigureAwait(false);
         _input.Complete();
         _output.Complete();
         OnConnectionClosed();
         _channel.OnDisposed(this);
-        DisposeTokens();
-        await base.DisposeAsync().ConfigureAwait(false);
     }
 }
 
