@@ -11,6 +11,9 @@ public sealed class TransportServerOptions
 
     /// <summary>Limits for every endpoint that does not set its own (<c>Transport:Limits</c>).</summary>
     public TransportLimits Limits { get; set; } = new();
+
+    /// <summary>Tracing options (<c>Transport:Telemetry</c>); metrics need no switch, they cost nothing until listened to.</summary>
+    public TransportTelemetryOptions Telemetry { get; set; } = new();
 }
 
 /// <summary>

@@ -158,7 +158,7 @@ public sealed class EchoConformanceTests
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Name == "transport.connections.rejected")
+            if (instrument.Name == "transport.rejected_connections")
             {
                 l.EnableMeasurementEvents(instrument);
             }

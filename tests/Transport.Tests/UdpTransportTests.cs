@@ -96,8 +96,8 @@ public sealed class UdpTransportTests
     [Fact]
     public async Task SessionLimit_NewPeersAreRefusedAndCounted_ExistingSessionsKeepWorking()
     {
-        using var refused = new CounterListener("transport.udp.datagrams.refused");
         await using TransportTestServer server = await StartUdpAsync(o => o.MaxSessions = 3);
+        using var refused = new CounterListener(server, "transport.udp.datagrams", outcome: "refused");
         var peers = Enumerable.Range(0, 10).Select(_ => RawPeer(out IPEndPoint _, server)).ToList();
         IPEndPoint target = UdpTarget(server);
         try
@@ -131,9 +131,9 @@ public sealed class UdpTransportTests
     [Fact]
     public async Task TenThousandPeers_SessionsStayBounded_ExcessRefused_FirstPeerStillServed()
     {
-        using var refused = new CounterListener("transport.udp.datagrams.refused");
-        using var sessions = new CounterListener("transport.udp.sessions");
         await using TransportTestServer server = await StartUdpAsync(o => o.MaxSessions = 1000);
+        using var refused = new CounterListener(server, "transport.udp.datagrams", outcome: "refused");
+        using var sessions = new CounterListener(server, "transport.udp.active_sessions");
         IPEndPoint target = UdpTarget(server);
         using Socket first = RawPeer(out IPEndPoint _, server);
         var buffer = new byte[16];
@@ -179,13 +179,13 @@ public sealed class UdpTransportTests
     public async Task SlowProtocol_QueueBoundHolds_ExcessDatagramsDroppedAndCounted()
     {
         var gate = new Gate();
-        using var dropped = new CounterListener("transport.udp.datagrams.dropped");
         await using TransportTestServer server = await TransportTestServer.StartAsync(b =>
         {
             b.Host.Services.AddSingleton(gate);
             b.Host.Services.Configure<UdpTransportOptions>(o => o.MaxQueuedDatagrams = 4);
             b.Transport.AddProtocol<GatedEchoProtocol>("gated").Listen(b.ListenUrl(TestTransport.Udp), "gated");
         });
+        using var dropped = new CounterListener(server, "transport.udp.datagrams", outcome: "queue_full");
         using Socket peer = RawPeer(out IPEndPoint target, server);
 
         await SendToAsync(peer, new byte[] { 0 }, target);
@@ -362,17 +362,24 @@ public sealed class UdpTransportTests
         private long _total;
         private long _peak;
 
-        public CounterListener(string name)
+        /// <summary>Listens to <paramref name="server"/>'s own meters only, so tests running alongside do not count.</summary>
+        public CounterListener(TransportTestServer server, string name, string? outcome = null)
         {
+            IMeterFactory scope = server.Services.GetRequiredService<IMeterFactory>();
             _listener.InstrumentPublished = (instrument, l) =>
             {
-                if (instrument.Name == name)
+                if (instrument.Name == name && ReferenceEquals(instrument.Meter.Scope, scope))
                 {
                     l.EnableMeasurementEvents(instrument);
                 }
             };
-            _listener.SetMeasurementEventCallback<long>((_, value, _, _) =>
+            _listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
             {
+                if (outcome is not null && !tags.ToArray().Contains(new KeyValuePair<string, object?>("transport.udp.outcome", outcome)))
+                {
+                    return;
+                }
+
                 long now = Interlocked.Add(ref _total, value);
                 long peak;
                 while (now > (peak = Interlocked.Read(ref _peak)) && Interlocked.CompareExchange(ref _peak, now, peak) != peak)

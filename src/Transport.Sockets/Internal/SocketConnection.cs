@@ -78,6 +78,8 @@ internal sealed class SocketConnection : TransportConnection
             _abortReason = abortReason;
         }
 
+        MarkAborted();
+
         SocketsLog.ConnectionAborted(_logger, ConnectionId, abortReason.Message);
         _output.Reader.CancelPendingRead();
         _socket.Dispose();
@@ -143,6 +145,7 @@ internal sealed class SocketConnection : TransportConnection
                 }
 
                 input.Advance(received);
+                CountReceived(received);
                 moreLikely = received == buffer.Length;
 
                 // Take what the kernel already holds before flushing, so the protocol reads it in one go and answers
@@ -168,6 +171,7 @@ internal sealed class SocketConnection : TransportConnection
                     }
 
                     input.Advance(received);
+                    CountReceived(received);
                     batched += received;
                     moreLikely = received == buffer.Length;
                 }
@@ -254,6 +258,7 @@ internal sealed class SocketConnection : TransportConnection
                             // A send may take only part of a long sequence (see SocketAwaitableEventArgs.MaxSendSegments).
                             int sent = await sender.SendAsync(_socket, unsent).ConfigureAwait(false);
                             unsent = unsent.Slice(sent);
+                            CountSent(sent);
                         }
                     }
                     finally
@@ -303,6 +308,7 @@ internal sealed class SocketConnection : TransportConnection
                 return new ConnectionAbortedException("The connection was aborted.", ex);
             case SocketException socket when SocketErrors.IsConnectionReset(socket.SocketErrorCode):
                 SocketsLog.ConnectionReset(_logger, ConnectionId, socket.SocketErrorCode);
+                MarkReset();
                 return new ConnectionResetException(ex.Message, ex);
             default:
                 SocketsLog.ConnectionError(_logger, ConnectionId, ex);

@@ -52,7 +52,13 @@ internal sealed class UdpConnection : TransportConnection
     public bool Deliver(ReadOnlySpan<byte> datagram)
     {
         Touch();
-        return _input.TryEnqueue(datagram);
+        if (!_input.TryEnqueue(datagram))
+        {
+            return false;
+        }
+
+        CountReceived(datagram.Length);
+        return true;
     }
 
     /// <summary>Ends the protocol's input (idle timeout, shutdown, or an error such as an ICMP unreachable).</summary>
@@ -73,11 +79,13 @@ internal sealed class UdpConnection : TransportConnection
         try
         {
             await _channel.SendAsync(this, datagram, cancellationToken).ConfigureAwait(false);
+            CountSent(datagram.Length);
         }
         catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.ConnectionReset
             or SocketError.HostUnreachable or SocketError.NetworkUnreachable)
         {
             Volatile.Write(ref _outputClosed, 1);
+            MarkReset();
             EndInput(new ConnectionResetException($"The peer {RemoteEndPoint} is unreachable: {ex.Message}", ex));
             throw new ConnectionResetException($"The peer {RemoteEndPoint} is unreachable: {ex.Message}", ex);
         }
@@ -96,6 +104,12 @@ internal sealed class UdpConnection : TransportConnection
     public void OnBatchedSendFailed(SocketException ex)
     {
         Volatile.Write(ref _outputClosed, 1);
+        if (ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.ConnectionReset
+            or SocketError.HostUnreachable or SocketError.NetworkUnreachable)
+        {
+            MarkReset();
+        }
+
         EndInput(ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.ConnectionReset
             or SocketError.HostUnreachable or SocketError.NetworkUnreachable
             ? new ConnectionResetException($"The peer {RemoteEndPoint} is unreachable: {ex.Message}", ex)
@@ -104,6 +118,7 @@ internal sealed class UdpConnection : TransportConnection
 
     public override void Abort(ConnectionAbortedException? abortReason)
     {
+        MarkAborted();
         Volatile.Write(ref _outputClosed, 1);
         EndInput(AbortReasonOrDefault(abortReason));
     }

@@ -25,7 +25,7 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
     private readonly Socket _socket;
     private readonly UdpTransportOptions _options;
     private readonly ILogger _logger;
-    private readonly UdpMetrics _metrics;
+    private readonly UdpEndpointMetrics _metrics;
     private readonly ConcurrentDictionary<SocketAddress, UdpConnection> _sessions = new();
     private readonly Channel<UdpConnection> _accepted = Channel.CreateUnbounded<UdpConnection>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private readonly HashSet<SocketAddress> _oversizeLogged = [];
@@ -49,7 +49,6 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
     {
         _options = options;
         _logger = logger;
-        _metrics = metrics;
         var ip = (IPEndPoint)endpoint.Address;
         _socket = new Socket(ip.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         try
@@ -75,6 +74,7 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
 
         EndPoint = new UdpEndPoint(_socket.LocalEndPoint!);
         _name = EndPoint.ToString()!;
+        _metrics = metrics.For(EndPoint);
         TimeSpan sweep = options.SessionIdleTimeout / 4;
         _idleSweep = new Timer(static s => ((UdpConnectionListener)s!).OnSweepTimer(), this, sweep, sweep);
         _receiving = ReceiveLoopAsync();
@@ -237,7 +237,7 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
     private async Task<bool> BackOffAsync(RetryBackoff backoff, string errorType, string reason, Exception? exception)
     {
         TimeSpan delay = backoff.Fail(out bool episodeStarted);
-        _metrics.ReceiveErrors.Add(1, new KeyValuePair<string, object?>("transport.url", _name), new KeyValuePair<string, object?>("error.type", errorType));
+        _metrics.ReceiveError(errorType);
         if (episodeStarted)
         {
             UdpLog.ReceiveFailing(_logger, _name, errorType, reason, RetryBackoff.MaxDelay.TotalSeconds, exception);
@@ -549,8 +549,11 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
             return;
         }
 
-        _metrics.Received.Add(1);
-        if (!session.Deliver(datagram))
+        if (session.Deliver(datagram))
+        {
+            _metrics.Received.Add(1);
+        }
+        else
         {
             _metrics.Dropped.Add(1);
             UdpLog.QueueFull(_logger, _name, session.ConnectionId, session.RemoteEndPoint?.ToString());
