@@ -369,9 +369,15 @@ internal sealed class EndpointListener
 
     private void RecordEnd(ConnectionContext connection, long acceptedAt, string? endReason, Activity? connectionSpan)
     {
-        if (acceptedAt != 0 && _metrics.Duration.Enabled)
+        if (connectionSpan is not null)
         {
-            _metrics.Duration.Record(Stopwatch.GetElapsedTime(acceptedAt).TotalSeconds, Telemetry.EndedWith(endReason));
+            if (endReason is not null)
+            {
+                connectionSpan.SetTag("error.type", endReason);
+                connectionSpan.SetStatus(ActivityStatusCode.Error);
+            }
+
+            connectionSpan.Dispose();
         }
 
         if (_metrics.Io.Enabled && connection is TransportConnection transport)
@@ -390,15 +396,10 @@ internal sealed class EndpointListener
             }
         }
 
-        if (connectionSpan is not null)
+        // Last: tests (and anything that waits on the end of a connection) see the other measurements first.
+        if (acceptedAt != 0 && _metrics.Duration.Enabled)
         {
-            if (endReason is not null)
-            {
-                connectionSpan.SetTag("error.type", endReason);
-                connectionSpan.SetStatus(ActivityStatusCode.Error);
-            }
-
-            connectionSpan.Dispose();
+            _metrics.Duration.Record(Stopwatch.GetElapsedTime(acceptedAt).TotalSeconds, Telemetry.EndedWith(endReason));
         }
     }
 
