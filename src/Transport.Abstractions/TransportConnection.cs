@@ -11,7 +11,8 @@ namespace Transport;
 /// Base class for a transport's connections: the <see cref="ConnectionContext"/> a protocol sees, with the
 /// standard features (id, items, transport pipe, end points, lifetime and close notification) already in
 /// <see cref="Features"/>. A transport derives from it and implements <c>Abort(ConnectionAbortedException)</c>
-/// (accepting null, see <see cref="AbortReasonOrDefault"/>) and <c>DisposeAsync</c>.
+/// (accepting null, see <see cref="AbortReasonOrDefault"/>) and <see cref="CloseTransportAsync"/>, the transport's part
+/// of <see cref="DisposeAsync"/>.
 /// </summary>
 public abstract class TransportConnection : ConnectionContext,
     IConnectionIdFeature,
@@ -32,6 +33,7 @@ public abstract class TransportConnection : ConnectionContext,
     private string? _connectionId;
     private int _closeRequestedFlag;
     private int _closedFlag;
+    private int _disposedFlag;
     private readonly ILogger _logger;
 
     /// <summary>Creates a connection that does not log (a callback that throws is still caught).</summary>
@@ -118,13 +120,36 @@ public abstract class TransportConnection : ConnectionContext,
     /// </summary>
     protected void OnConnectionClosed() => Signal(ref _closed, ref _closedFlag, closed: true);
 
-    /// <summary>Releases the connection's token sources; call from <c>DisposeAsync</c> once the I/O has ended.</summary>
-    protected void DisposeTokens()
+    /// <summary>
+    /// Disposes the connection once; later calls return at once. <see cref="CloseTransportAsync"/> ends the transport's
+    /// I/O, then <see cref="ConnectionClosed"/> fires (if the transport has not fired it already) and the connection's
+    /// token sources are released.
+    /// </summary>
+    /// <returns>A task that completes when the transport's I/O has ended.</returns>
+    public sealed override async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposedFlag, 1) != 0)
+        {
+            return;
+        }
+
+        await CloseTransportAsync().ConfigureAwait(false);
+        OnConnectionClosed();
+
         // ConnectionClosed's source is left to the collector: its cancellation may still be queued, and a disposed
         // source would drop the callbacks it owes. Without a timer or a wait handle it holds nothing to release.
         Volatile.Read(ref _closeRequested)?.Dispose();
+        await base.DisposeAsync().ConfigureAwait(false);
+        GC.SuppressFinalize(this);
     }
+
+    /// <summary>
+    /// The transport's part of <see cref="DisposeAsync"/>, called once: the protocol is done with the connection, so
+    /// complete the transport's ends of the pipes, wait until nothing reads or writes the underlying resource, and
+    /// release it.
+    /// </summary>
+    /// <returns>A task that completes when the transport's I/O has ended.</returns>
+    protected abstract ValueTask CloseTransportAsync();
 
     /// <summary>
     /// The reason to record for <c>Abort(null)</c>. The contract allows null: Kestrel's HTTP stack passes it when it

@@ -43,9 +43,25 @@ internal static class Tool
         return (process.ExitCode, output.ToArray(), await error.DefaultTimeout());
     }
 
-    public static string RequireOnPath(string name)
+    /// <summary>Set to 1 (as .ci/run does) to turn a missing program into a failure instead of a skipped test.</summary>
+    public const string RequireToolsVariable = "TRANSPORT_REQUIRE_TOOLS";
+
+    // Where the program's name is not its Debian package's.
+    private static readonly Dictionary<string, string> DebianPackages = new(StringComparer.Ordinal)
     {
-        foreach (string dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':'))
+        ["ab"] = "apache2-utils",
+        ["redis-cli"] = "redis-tools",
+        ["redis-benchmark"] = "redis-tools",
+        ["systemd-socket-activate"] = "systemd",
+        ["prlimit"] = "util-linux",
+    };
+
+    /// <summary>The Debian package that installs <paramref name="name"/>.</summary>
+    public static string DebianPackage(string name) => DebianPackages.GetValueOrDefault(name, name);
+
+    public static string? FindOnPath(string name)
+    {
+        foreach (string dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
         {
             string candidate = Path.Combine(dir, name);
             if (File.Exists(candidate))
@@ -54,6 +70,28 @@ internal static class Tool
             }
         }
 
-        throw new InvalidOperationException($"'{name}' is not installed; .ci/run installs it (apt-get install -y {name}).");
+        return null;
+    }
+
+    public static string RequireOnPath(string name) =>
+        FindOnPath(name) ?? throw new InvalidOperationException(
+            $"'{name}' is not on PATH; install it with: apt-get install -y {DebianPackage(name)} (.ci/run does).");
+
+    /// <summary>Why a test that drives <paramref name="tools"/> is skipped here, or null when it runs.</summary>
+    public static string? SkipReason(IEnumerable<string> tools)
+    {
+        if (Environment.GetEnvironmentVariable(RequireToolsVariable) == "1")
+        {
+            return null;
+        }
+
+        string[] missing = [.. tools.Where(t => FindOnPath(t) is null)];
+        if (missing.Length == 0)
+        {
+            return null;
+        }
+
+        string packages = string.Join(' ', missing.Select(DebianPackage).Distinct());
+        return $"needs {string.Join(", ", missing)} on PATH: apt-get install -y {packages} ({RequireToolsVariable}=1 makes this a failure)";
     }
 }

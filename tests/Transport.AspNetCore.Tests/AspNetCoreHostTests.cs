@@ -31,7 +31,7 @@ public sealed class AspNetCoreHostTests : IAsyncLifetime
         }
     }
 
-    [Fact]
+    [ToolFact("curl")]
     public async Task Curl_OverTcpAndUnixSocket_GetsThePageOverHttp11()
     {
         string curl = Tool.RequireOnPath("curl");
@@ -49,7 +49,7 @@ public sealed class AspNetCoreHostTests : IAsyncLifetime
         }
     }
 
-    [Fact]
+    [ToolFact("curl")]
     public async Task Curl_UploadsThreeMebibytes_AndGetsThemBackByteForByte()
     {
         string curl = Tool.RequireOnPath("curl");
@@ -63,7 +63,7 @@ public sealed class AspNetCoreHostTests : IAsyncLifetime
         Assert.True(payload.AsSpan().SequenceEqual(run.Output), $"got {run.Output.Length} bytes back, not the {payload.Length} sent");
     }
 
-    [Fact]
+    [ToolFact("curl")]
     public async Task Curl_Http2PriorKnowledge_IsServedOverHttp2()
     {
         string curl = Tool.RequireOnPath("curl");
@@ -77,7 +77,7 @@ public sealed class AspNetCoreHostTests : IAsyncLifetime
         Assert.Equal(KestrelOnTransportTests.Page + "\n2 200", Encoding.UTF8.GetString(run.Output));
     }
 
-    [Theory]
+    [ToolTheory("wrk")]
     [InlineData(false)]
     [InlineData(true)]
     public async Task Wrk_KeepAliveAndConnectionClose_NoErrors(bool close)

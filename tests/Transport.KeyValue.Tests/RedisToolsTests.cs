@@ -19,7 +19,7 @@ public sealed class RedisToolsTests : IDisposable
         }
     }
 
-    [Fact]
+    [ToolFact("redis-cli")]
     public async Task RedisCli_SetOverTcp_GetOverUnix_OneStore_ThenSigtermExitsCleanly()
     {
         string cli = Tool.RequireOnPath("redis-cli");
@@ -45,7 +45,7 @@ public sealed class RedisToolsTests : IDisposable
         }
     }
 
-    [Theory]
+    [ToolTheory("redis-benchmark")]
     [InlineData("tcp", 1)]
     [InlineData("tcp", 16)]
     [InlineData("unix", 16)]
@@ -68,7 +68,7 @@ public sealed class RedisToolsTests : IDisposable
         }
     }
 
-    [Fact]
+    [ToolFact("redis-cli")]
     public async Task RedisCli_SubscribeOnOneTransport_ReceivesPublishFromTheOther()
     {
         string cli = Tool.RequireOnPath("redis-cli");
@@ -94,7 +94,7 @@ public sealed class RedisToolsTests : IDisposable
         }
     }
 
-    [Theory]
+    [ToolTheory("redis-cli")]
     [InlineData("tcp")]
     [InlineData("unix")]
     public async Task RedisCli_SubscriberThatStopsReading_IsDisconnectedPastTheLimit_AndServerMemoryStaysBounded(string transport)

@@ -16,7 +16,7 @@ public sealed class ExampleHostTests : IDisposable
         }
     }
 
-    [Fact]
+    [ToolFact("socat")]
     public async Task EchoHost_SocatOverTcpAndUnix_GetsOneMebibyteBackByteForByte_ThenSigtermExitsCleanly()
     {
         string socat = Tool.RequireOnPath("socat");
@@ -60,7 +60,7 @@ public sealed class ExampleHostTests : IDisposable
         Assert.Equal((0, "hello over unix\n"), (overUnix.ExitCode, Encoding.UTF8.GetString(overUnix.Output)));
     }
 
-    [Fact]
+    [ToolFact("socat")]
     public async Task EchoHost_SocatOverUdp_GetsEachDatagramBack_AndEchoClientToo()
     {
         string socat = Tool.RequireOnPath("socat");

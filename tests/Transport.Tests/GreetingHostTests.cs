@@ -36,7 +36,7 @@ public sealed class GreetingHostTests : IAsyncLifetime
         }
     }
 
-    [Fact]
+    [ToolFact("curl")]
     public async Task Curl_OverTcpAndUnixSocket_GetsStatusHeadersAndPage()
     {
         string curl = Tool.RequireOnPath("curl");
@@ -56,7 +56,7 @@ public sealed class GreetingHostTests : IAsyncLifetime
         }
     }
 
-    [Fact]
+    [ToolFact("ab")]
     public async Task ApacheBench_TenThousandRequests_AllOkWithExactLength()
     {
         string ab = Tool.RequireOnPath("ab");
@@ -71,7 +71,7 @@ public sealed class GreetingHostTests : IAsyncLifetime
         Assert.DoesNotMatch("Non-2xx", report);
     }
 
-    [Theory]
+    [ToolTheory("wrk")]
     [InlineData(false)]
     [InlineData(true)]
     public async Task Wrk_KeepAliveAndConnectionClose_NoErrors(bool close)
@@ -107,7 +107,7 @@ public sealed class GreetingHostTests : IAsyncLifetime
         }
     }
 
-    [Fact]
+    [ToolFact("chromium")]
     public async Task Chromium_Headless_ShowsTheGreeting()
     {
         string chromium = Tool.RequireOnPath("chromium");

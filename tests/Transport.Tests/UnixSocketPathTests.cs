@@ -1,7 +1,8 @@
-using Microsoft.Extensions.DependencyInjection;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Transport.Hosting;
 
 namespace Transport.Tests;
 
@@ -33,7 +34,7 @@ public sealed class UnixSocketPathTests : IDisposable
         server.Host.Dispose();
     }
 
-    [Fact]
+    [ToolFact("python3")]
     public async Task StaleSocketFile_NobodyListening_IsReplaced()
     {
         await CreateStaleSocketFileAsync(SocketPath);

@@ -8,7 +8,6 @@ namespace Transport.Memory.Internal;
 internal sealed class MemoryConnection : TransportConnection
 {
     private readonly MemoryConnectionPair _pair;
-    private int _disposed;
 
     public MemoryConnection(MemoryConnectionPair pair, TransportListenOptions limits, ILogger logger)
         : base(logger)
@@ -47,19 +46,10 @@ internal sealed class MemoryConnection : TransportConnection
         _pair.Abort(this, AbortReasonOrDefault(abortReason));
     }
 
-    public override async ValueTask DisposeAsync()
+    protected override async ValueTask CloseTransportAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
         InputPipe.Reader.Complete();
         OutputPipe.Writer.Complete();
         await OutgoingPump.ConfigureAwait(false);
-        OnConnectionClosed();
-        DisposeTokens();
-        await base.DisposeAsync().ConfigureAwait(false);
     }
-
 }

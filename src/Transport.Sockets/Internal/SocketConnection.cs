@@ -30,7 +30,6 @@ internal sealed class SocketConnection : TransportConnection
     private readonly object _abortLock = new();
     private ConnectionAbortedException? _abortReason;
     private Task _processing = Task.CompletedTask;
-    private int _disposed;
 
     public SocketConnection(Socket socket, SocketTransportOptions options, TransportListenOptions limits, BlockMemoryPool memoryPool, ILogger logger)
         : base(logger)
@@ -85,13 +84,8 @@ internal sealed class SocketConnection : TransportConnection
         _socket.Dispose();
     }
 
-    public override async ValueTask DisposeAsync()
+    protected override async ValueTask CloseTransportAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
         // The protocol is done with both directions; the loops finish what is buffered and close.
         _input.Reader.Complete();
         _output.Writer.Complete();
@@ -105,9 +99,7 @@ internal sealed class SocketConnection : TransportConnection
             await _processing.ConfigureAwait(false);
         }
 
-        DisposeTokens();
         _receiveArgs.Dispose();
-        await base.DisposeAsync().ConfigureAwait(false);
     }
 
     private async Task ProcessAsync()

@@ -13,10 +13,9 @@ internal sealed class UdpConnection : TransportConnection
     private readonly IDatagramChannel _channel;
     private readonly DatagramPipeReader _input;
     private readonly DatagramPipeWriter _output;
-    private CancellationTokenRegistration _closeRequest;
+    private readonly CancellationTokenRegistration _closeRequest;
     private long _lastActivity;
     private int _outputClosed;
-    private int _disposed;
 
     public UdpConnection(IDatagramChannel channel, SocketAddress? peer, EndPoint? local, EndPoint? remote, UdpTransportOptions options, ILogger logger)
         : base(logger)
@@ -43,8 +42,6 @@ internal sealed class UdpConnection : TransportConnection
     public long DroppedDatagrams => _input.Dropped;
 
     public bool IsOutputClosed => Volatile.Read(ref _outputClosed) != 0;
-
-    public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
     public void Touch() => Volatile.Write(ref _lastActivity, Environment.TickCount64);
 
@@ -123,21 +120,14 @@ internal sealed class UdpConnection : TransportConnection
         EndInput(AbortReasonOrDefault(abortReason));
     }
 
-    public override async ValueTask DisposeAsync()
+    protected override async ValueTask CloseTransportAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
         Volatile.Write(ref _outputClosed, 1);
         await _closeRequest.DisposeAsync().ConfigureAwait(false);
         _input.Complete();
         _output.Complete();
         OnConnectionClosed();
         _channel.OnDisposed(this);
-        DisposeTokens();
-        await base.DisposeAsync().ConfigureAwait(false);
     }
 }
 

@@ -30,7 +30,6 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
     private readonly Channel<UdpConnection> _accepted = Channel.CreateUnbounded<UdpConnection>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private readonly HashSet<SocketAddress> _oversizeLogged = [];
     private readonly string _name;
-    private readonly Task _receiving;
     private readonly Timer _idleSweep;
     private readonly TaskCompletionSource _closing = new(TaskCreationOptions.RunContinuationsAsynchronously);
     // Send batch (Linux): flushes made on the receive loop's thread while it delivers a batch (an inline protocol
@@ -77,7 +76,8 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
         _metrics = metrics.For(EndPoint);
         TimeSpan sweep = options.SessionIdleTimeout / 4;
         _idleSweep = new Timer(static s => ((UdpConnectionListener)s!).OnSweepTimer(), this, sweep, sweep);
-        _receiving = ReceiveLoopAsync();
+        // Runs until the socket closes (after unbind, with the last session); it contains its own faults.
+        _ = ReceiveLoopAsync();
     }
 
     public EndPoint EndPoint { get; }
