@@ -2,6 +2,8 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
 using Transport.Hosting;
 using Transport.Protocols.Echo;
 using Transport.Sockets;
@@ -26,5 +28,16 @@ builder.Services.Configure<SocketTransportOptions>(builder.Configuration.GetSect
 builder.Services.Configure<UdpTransportOptions>(builder.Configuration.GetSection("Transport:Udp"));
 builder.Services.AddTransport(builder.Configuration.GetSection("Transport"))
     .AddProtocol<EchoProtocol>("echo");
+
+// --Telemetry:Console=true: the Transport meter and activity source through OpenTelemetry's console exporter, every
+// Telemetry:ExportIntervalSeconds (10 by default). See docs/telemetry.md for dotnet-counters and OTLP.
+if (builder.Configuration.GetValue<bool>("Telemetry:Console"))
+{
+    int interval = builder.Configuration.GetValue("Telemetry:ExportIntervalSeconds", 10);
+    builder.Services.AddOpenTelemetry()
+        .WithMetrics(metrics => metrics.AddMeter("Transport").AddConsoleExporter((_, reader) =>
+            reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = interval * 1000))
+        .WithTracing(tracing => tracing.AddSource("Transport").AddConsoleExporter());
+}
 
 await builder.Build().RunAsync();
