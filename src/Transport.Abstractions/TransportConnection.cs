@@ -183,6 +183,12 @@ public abstract class TransportConnection : ConnectionContext,
     /// <summary>Whether the transport saw the peer reset the connection, even if the protocol did not rethrow it.</summary>
     internal bool ResetByPeer => Volatile.Read(ref _resetByPeer) != 0;
 
+    /// <summary>
+    /// The <c>error.type</c> the connection ended with, when the code that ended it knows better than the exception the
+    /// protocol saw (the idle timeout, a failed TLS handshake): one of <see cref="Internal.ConnectionEndReasons"/>.
+    /// </summary>
+    internal string? EndReason { get; set; }
+
     internal void MarkAborted() => Volatile.Write(ref _abortCalled, 1);
 
     internal void MarkReset() => Volatile.Write(ref _resetByPeer, 1);

@@ -130,6 +130,20 @@ public sealed partial class TelemetryTests
     }
 
     [Fact]
+    public async Task AReasonSetByTheCodeThatEndedTheConnection_WinsOverWhatTheProtocolSaw()
+    {
+        // What the idle timeout and the TLS middleware do: say why, then end the connection.
+        await using TransportTestServer server = await TransportTestServer.StartAsync<IdleTimingOutProtocol>(TestTransport.Tcp);
+        using var ended = new MetricCollector<double>(server.Services.GetRequiredService<IMeterFactory>(), "Transport", "transport.connection.duration");
+        await using ConnectionContext client = await server.ConnectAsync();
+
+        await client.SendAsync("x"u8.ToArray());
+
+        await ended.WaitForMeasurementsAsync(1).DefaultTimeout();
+        Assert.Equal("idle_timeout", Assert.Single(ended.GetMeasurementSnapshot()).Tags["error.type"]);
+    }
+
+    [Fact]
     public async Task ConnectionOpenAtTheShutdownDeadline_IsAbortedAndCounted_WithDurationAppShutdownTimeout()
     {
         TransportTestServer server = await TransportTestServer.StartAsync(b => b.Transport.AddProtocol<StubbornProtocol>("stubborn")
@@ -243,6 +257,19 @@ public sealed partial class TelemetryTests
             ReadResult read = await connection.Transport.Input.ReadAsync();
             connection.Transport.Input.AdvanceTo(read.Buffer.End);
             connection.Abort();
+        }
+    }
+
+    /// <summary>Ends its connection as the idle timeout would: the reason first, then the abort.</summary>
+    private sealed class IdleTimingOutProtocol : ConnectionHandler
+    {
+        public override async Task OnConnectedAsync(ConnectionContext connection)
+        {
+            ReadResult read = await connection.Transport.Input.ReadAsync();
+            connection.Transport.Input.AdvanceTo(read.Buffer.End);
+            ((TransportConnection)connection).EndReason = Transport.Internal.ConnectionEndReasons.IdleTimeout;
+            connection.Abort();
+            await connection.Transport.Input.ReadAsync();
         }
     }
 

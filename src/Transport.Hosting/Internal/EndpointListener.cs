@@ -317,6 +317,11 @@ internal sealed class EndpointListener
             }
 
             _connections.TryRemove(connection, out _);
+            if (connection is TransportConnection { EndReason: { } known })
+            {
+                endReason = known;
+            }
+
             RecordEnd(connection, acceptedAt, endReason, connectionSpan);
             if (debug)
             {
