@@ -4,9 +4,12 @@ using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Transport.Hosting;
 using Transport.Protocols.Echo;
 
@@ -202,6 +205,35 @@ public sealed partial class TelemetryTests
             await ended.WaitForMeasurementsAsync(1).DefaultTimeout();
             return Assert.Single(server.Logs.Entries, e => e.Category == "Transport.Hosting" && e.EventId.Id == 3).ScopeValue("ConnectionId") as string
                 ?? throw new InvalidOperationException("no connection scope");
+        }
+    }
+
+    [Theory]
+    [InlineData("true", null)]
+    [InlineData("yes", "Transport:Telemetry:ConnectionSpans is 'yes'; it must be true or false.")]
+    public async Task ConnectionSpans_IsAKnownKeyUnderTransport_ThatTakesTrueOrFalse(string value, string? failure)
+    {
+        HostApplicationBuilder builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Transport:UnknownKeys"] = "Error",
+            ["Transport:Telemetry:ConnectionSpans"] = value,
+            ["Transport:Endpoints:tcp:Url"] = "tcp://127.0.0.1:0",
+            ["Transport:Endpoints:tcp:Protocol"] = "echo",
+        });
+        builder.Services.AddTransport(builder.Configuration.GetSection("Transport")).AddProtocol<EchoProtocol>("echo");
+        using IHost host = builder.Build();
+
+        if (failure is null)
+        {
+            await host.StartAsync().DefaultTimeout();
+            Assert.True(host.Services.GetRequiredService<IOptions<TransportServerOptions>>().Value.Telemetry.ConnectionSpans);
+            await host.StopAsync().DefaultTimeout();
+        }
+        else
+        {
+            OptionsValidationException ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync()).DefaultTimeout();
+            Assert.Equal(failure, ex.Message);
         }
     }
 
