@@ -222,7 +222,7 @@ public sealed class KestrelOnTransportTests
         }
 
         // The client's close reached Kestrel through our socket transport, which logs the peer's FIN.
-        await TestTimeouts.UntilAsync(() => app.Logs.Entries.Any(e => e.Category == "Transport.Sockets" && e.Message.Contains("FIN", StringComparison.Ordinal)));
+        await app.Logs.WaitForEventAsync(LogEvents.Sockets.PeerClosed, category: LogEvents.Sockets.Category);
     }
 
     [Fact]

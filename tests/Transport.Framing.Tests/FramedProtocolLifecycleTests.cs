@@ -105,7 +105,7 @@ public sealed class FramedProtocolLifecycleTests
         (_, Exception? failure) = await log.NextEndAsync();
 
         Assert.Equal("handler failed", Assert.IsType<InvalidOperationException>(failure).Message);
-        await TestTimeouts.UntilAsync(() => server.Logs.At(LogLevel.Error).Any());
+        await server.Logs.WaitForEventAsync(LogEvents.Hosting.ProtocolFailed, category: LogEvents.Hosting.Category);
         Assert.Same(failure, Assert.Single(server.Logs.At(LogLevel.Error)).Exception);
     }
 

@@ -121,7 +121,7 @@ public sealed class FramedProtocolTests
         byte[] last = await offender.ReceiveToEndAsync();
         Assert.StartsWith("ERR Invalid frame", Encoding.ASCII.GetString(last.AsSpan(2)), StringComparison.Ordinal);
         // The client's bad input: one Debug line with the reason and no stack trace, nothing at Warning or Error.
-        await TestTimeouts.UntilAsync(() => server.Logs.Entries.Any(e => e.Message.Contains("broke protocol", StringComparison.Ordinal)));
+        await server.Logs.WaitForEventAsync(LogEvents.Hosting.ClientBrokeProtocol, category: LogEvents.Hosting.Category);
         TestLogEntry logged = Assert.Single(server.Logs.Entries, e => e.Message.Contains("broke protocol", StringComparison.Ordinal));
         Assert.Equal(LogLevel.Debug, logged.Level);
         Assert.Null(logged.Exception);

@@ -1,6 +1,7 @@
 using System.Text;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Transport.KeyValue.Tests;
 
@@ -70,20 +71,24 @@ public sealed class KeyValueProtocolTests
     [MemberData(nameof(StreamTransports))]
     public async Task SetWithPxOrEx_ExpiresTheKey(TestTransport transport)
     {
-        await using TransportTestServer server = await KeyValueServer.StartAsync(transport);
+        var clock = new FakeTimeProvider();
+        await using TransportTestServer server = await KeyValueServer.StartAsync(transport, expiryClock: clock);
         await using ConnectionContext client = await server.ConnectAsync();
 
         Assert.Equal("OK", await client.CallAsync("SET", "short", "v", "PX", "50"));
         Assert.Equal("OK", await client.CallAsync("SET", "long", "v", "EX", "1000"));
         Assert.InRange(long.Parse((await client.CallAsync("PTTL", "short"))[1..], System.Globalization.CultureInfo.InvariantCulture), 0, 50);
 
-        // Wait for the clock, not for a guess: poll (bounded) until the key is gone.
-        await Eventually.TrueAsync(async () => await client.CallAsync("GET", "short") == "(nil)");
+        clock.Advance(TimeSpan.FromMilliseconds(49));
+        Assert.Equal("v", await client.CallAsync("GET", "short"));
+        clock.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal("(nil)", await client.CallAsync("GET", "short"));
 
         Assert.Equal(":0", await client.CallAsync("EXISTS", "short"));
         Assert.Equal("v", await client.CallAsync("GET", "long"));
         Assert.Equal(":1", await client.CallAsync("PEXPIRE", "long", "20"));
-        await Eventually.TrueAsync(async () => await client.CallAsync("GET", "long") == "(nil)");
+        clock.Advance(TimeSpan.FromMilliseconds(20));
+        Assert.Equal("(nil)", await client.CallAsync("GET", "long"));
     }
 
     [Theory]

@@ -87,7 +87,9 @@ public sealed class PubSubTests
 
         // A subscriber that goes away is unsubscribed from everything: no stale channel, no stale receiver.
         await one.DisposeAsync();
-        await Eventually.TrueAsync(async () => await admin.CallAsync("PUBSUB", "CHANNELS") == "[alpha]");
+        // The server logs the connection closed once its protocol has ended (and unsubscribed it).
+        await server.Logs.WaitForEventAsync(LogEvents.Hosting.ConnectionClosed, category: LogEvents.Hosting.Category);
+        Assert.Equal("[alpha]", await admin.CallAsync("PUBSUB", "CHANNELS"));
         Assert.Equal(":2", await admin.CallAsync("PUBLISH", "alpha", "m"));
         Assert.Equal(":0", await admin.CallAsync("PUBLISH", "beta", "m"));
     }
@@ -199,7 +201,9 @@ public sealed class PubSubTests
         while (answer == ":2");
 
         Assert.Equal(":1", answer);
-        await Eventually.TrueAsync(async () => await publisher.CallAsync("PUBSUB", "NUMSUB", "ch") == "[ch, :1]");
+        // The stalled subscriber's connection is closed once its protocol has ended (and unsubscribed it).
+        await server.Logs.WaitForEventAsync(LogEvents.Hosting.ConnectionClosed, category: LogEvents.Hosting.Category);
+        Assert.Equal("[ch, :1]", await publisher.CallAsync("PUBSUB", "NUMSUB", "ch"));
         Assert.Equal(":1", await publisher.CallAsync("PUBLISH", "ch", "last"));
         await reading.DefaultTimeout();
         Assert.Equal(published, received);

@@ -59,7 +59,7 @@ public sealed class RespBadInputTests
         Assert.Contains(expected, error, StringComparison.Ordinal);
         Assert.Empty(await offender.ReceiveToEndAsync());
 
-        await TestTimeouts.UntilAsync(() => InvalidInputLines(server).Any());
+        await server.Logs.WaitForEventAsync(LogEvents.Hosting.ClientBrokeProtocol, category: LogEvents.Hosting.Category);
         TestLogEntry logged = Assert.Single(InvalidInputLines(server));
         Assert.Null(logged.Exception);
         Assert.Matches(new Regex("Connection [0-9A-F]+ on '[^']+' closed: the client broke protocol 'kv': Protocol error: "), logged.Message);
@@ -112,7 +112,7 @@ public sealed class RespBadInputTests
         await client.CompleteOutputAsync();
 
         Assert.StartsWith("-ERR Protocol error: Invalid frame: the input ended inside a message", await client.ReadReplyAsync(), StringComparison.Ordinal);
-        await TestTimeouts.UntilAsync(() => InvalidInputLines(server).Any());
+        await server.Logs.WaitForEventAsync(LogEvents.Hosting.ClientBrokeProtocol, category: LogEvents.Hosting.Category);
         Assert.Null(Assert.Single(InvalidInputLines(server)).Exception);
         Assert.DoesNotContain(server.Logs.Entries, e => e.Level >= LogLevel.Warning);
         await using ConnectionContext other = await server.ConnectAsync();
@@ -140,7 +140,7 @@ public sealed class RespBadInputTests
             Assert.StartsWith("-ERR Protocol error: ", await client.ReadReplyAsync(), StringComparison.Ordinal);
         })).DefaultTimeout();
 
-        await TestTimeouts.UntilAsync(() => InvalidInputLines(server).Count() == Connections);
+        await server.Logs.WaitForEventAsync(LogEvents.Hosting.ClientBrokeProtocol, Connections, LogEvents.Hosting.Category);
         Assert.All(InvalidInputLines(server), e => Assert.Null(e.Exception));
         Assert.Equal(Connections, InvalidInputLines(server).Select(e => Regex.Match(e.Message, "^Connection ([0-9A-F]+) ").Groups[1].Value).Distinct().Count());
         Assert.DoesNotContain(server.Logs.Entries, e => e.Level >= LogLevel.Warning);
@@ -158,7 +158,7 @@ public sealed class RespBadInputTests
 
     /// <summary>The host's one line per connection whose client broke the protocol.</summary>
     private static IEnumerable<TestLogEntry> InvalidInputLines(TransportTestServer server) =>
-        server.Logs.Entries.Where(e => e.Category == "Transport.Hosting" && e.EventId.Id == 30);
+        server.Logs.Entries.Where(e => e.Category == LogEvents.Hosting.Category && e.EventId.Id == LogEvents.Hosting.ClientBrokeProtocol);
 
     private static string Expand(string label)
     {

@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
@@ -31,13 +32,13 @@ public sealed class AcceptRetryTests : IDisposable
     {
         using ServiceProvider services = new ServiceCollection().AddMetrics().BuildServiceProvider();
         var meterFactory = services.GetRequiredService<IMeterFactory>();
-        using var errors = new MeasurementRecorder("transport.socket.accept.errors", meterFactory);
+        using var errors = new MetricCollector<long>(meterFactory, "Transport", "transport.socket.accept.errors");
         SocketConnectionListener listener = BindSocketListener(meterFactory);
         ValueTask<ConnectionContext?> accepting = listener.AcceptAsync();
 
         // Linux: a listening socket that is shut down fails every accept with EINVAL until it listens again.
         listener.ListenSocket!.Shutdown(SocketShutdown.Receive);
-        await TestTimeouts.UntilAsync(() => Logged(8));
+        await _logs.WaitForEventAsync(LogEvents.Sockets.AcceptFailing, category: LogEvents.Sockets.Category);
         await TestTimeouts.UntilAsync(() => AdvanceThen(() => Logged(9)));
         listener.ListenSocket.Listen();
         using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -57,9 +58,9 @@ public sealed class AcceptRetryTests : IDisposable
         Assert.Equal(LogLevel.Error, failing.Level);
         Assert.Contains("InvalidArgument", failing.Message, StringComparison.Ordinal);
         Assert.Null(failing.Exception);
-        long failures = errors.Total;
+        long failures = errors.GetMeasurementSnapshot().EvaluateAsCounter();
         Assert.True(failures >= 2, $"{failures} failures counted");
-        Assert.All(errors.Tags, t => Assert.Equal(("InvalidArgument", "tcp", (object)((IPEndPoint)listener.EndPoint).Port),
+        Assert.All(errors.GetMeasurementSnapshot().Select(m => m.Tags), t => Assert.Equal(("InvalidArgument", "tcp", (object)((IPEndPoint)listener.EndPoint).Port),
             (t["error.type"], t["network.transport"], t["server.port"])));
         TestLogEntry recovered = Assert.Single(Entries(10));
         Assert.Equal(LogLevel.Warning, recovered.Level);
@@ -73,7 +74,7 @@ public sealed class AcceptRetryTests : IDisposable
         SocketConnectionListener listener = BindSocketListener(null);
         ValueTask<ConnectionContext?> accepting = listener.AcceptAsync();
         listener.ListenSocket!.Shutdown(SocketShutdown.Receive);
-        await TestTimeouts.UntilAsync(() => Logged(8));
+        await _logs.WaitForEventAsync(LogEvents.Sockets.AcceptFailing, category: LogEvents.Sockets.Category);
 
         await listener.UnbindAsync();
 
@@ -88,7 +89,7 @@ public sealed class AcceptRetryTests : IDisposable
         using var cancel = new CancellationTokenSource();
         ValueTask<ConnectionContext?> accepting = listener.AcceptAsync(cancel.Token);
         listener.ListenSocket!.Shutdown(SocketShutdown.Receive);
-        await TestTimeouts.UntilAsync(() => Logged(8));
+        await _logs.WaitForEventAsync(LogEvents.Sockets.AcceptFailing, category: LogEvents.Sockets.Category);
 
         await cancel.CancelAsync();
 
@@ -119,10 +120,10 @@ public sealed class AcceptRetryTests : IDisposable
             return ValueTask.CompletedTask;
         });
         using IHost host = BuildHost(url, listener, served);
-        using var errors = new MeasurementRecorder("transport.accept.errors", host.Services.GetRequiredService<IMeterFactory>());
+        using var errors = new MetricCollector<long>(host.Services.GetRequiredService<IMeterFactory>(), "Transport", "transport.accept.errors");
         await host.StartAsync().DefaultTimeout();
 
-        await TestTimeouts.UntilAsync(() => Logged(11));
+        await _logs.WaitForEventAsync(LogEvents.Hosting.AcceptFailing, category: LogEvents.Hosting.Category);
         await TestTimeouts.UntilAsync(() => AdvanceThen(() => served.Task.IsCompleted));
 
         Assert.Same(connection, await served.Task);
@@ -130,8 +131,8 @@ public sealed class AcceptRetryTests : IDisposable
         Assert.Equal(LogLevel.Error, failing.Level);
         Assert.IsType<IOException>(failing.Exception);
         Assert.Equal(2, Entries(14).Count());
-        Assert.Equal(3, errors.Total);
-        Assert.All(errors.Tags, t => Assert.Equal(("System.IO.IOException", url), (t["error.type"], t["transport.endpoint"])));
+        Assert.Equal(3, errors.GetMeasurementSnapshot().EvaluateAsCounter());
+        Assert.All(errors.GetMeasurementSnapshot().Select(m => m.Tags), t => Assert.Equal(("System.IO.IOException", url), (t["error.type"], t["transport.endpoint"])));
         await TestTimeouts.UntilAsync(() => Volatile.Read(ref calls) == 5);
         _time.Advance(TimeSpan.FromSeconds(2));
         Assert.Contains("again after 3 failed attempts", Assert.Single(Entries(15)).Message, StringComparison.Ordinal);
@@ -152,7 +153,7 @@ public sealed class AcceptRetryTests : IDisposable
         });
         using IHost host = BuildHost(url, listener, new TaskCompletionSource<ConnectionContext>());
         await host.StartAsync().DefaultTimeout();
-        await TestTimeouts.UntilAsync(() => Logged(11));
+        await _logs.WaitForEventAsync(LogEvents.Hosting.AcceptFailing, category: LogEvents.Hosting.Category);
 
         await host.StopAsync().DefaultTimeout();
 
@@ -203,40 +204,5 @@ public sealed class AcceptRetryTests : IDisposable
             served.TrySetResult(connection);
             return Task.CompletedTask;
         }
-    }
-
-    /// <summary>Measurements of one instrument from meters of one <see cref="IMeterFactory"/>, with their tags.</summary>
-    private sealed class MeasurementRecorder : IDisposable
-    {
-        private readonly MeterListener _listener = new();
-        private readonly ConcurrentQueue<(long Value, Dictionary<string, object?> Tags)> _measurements = new();
-
-        public MeasurementRecorder(string instrumentName, IMeterFactory? scope)
-        {
-            _listener.InstrumentPublished = (instrument, l) =>
-            {
-                if (instrument.Name == instrumentName && (scope is null || ReferenceEquals(instrument.Meter.Scope, scope)))
-                {
-                    l.EnableMeasurementEvents(instrument);
-                }
-            };
-            _listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
-            {
-                var copy = new Dictionary<string, object?>();
-                foreach (KeyValuePair<string, object?> tag in tags)
-                {
-                    copy[tag.Key] = tag.Value;
-                }
-
-                _measurements.Enqueue((value, copy));
-            });
-            _listener.Start();
-        }
-
-        public long Total => _measurements.Sum(m => m.Value);
-
-        public IEnumerable<Dictionary<string, object?>> Tags => _measurements.Select(m => m.Tags);
-
-        public void Dispose() => _listener.Dispose();
     }
 }

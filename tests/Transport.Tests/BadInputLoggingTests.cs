@@ -28,7 +28,7 @@ public sealed class BadInputLoggingTests
             Assert.Empty(await client.ReceiveToEndAsync());
         })).DefaultTimeout();
 
-        await TestTimeouts.UntilAsync(() => InvalidInputLines(server).Count() == 50);
+        await server.Logs.WaitForEventAsync(LogEvents.Hosting.ClientBrokeProtocol, 50, LogEvents.Hosting.Category);
         Assert.All(InvalidInputLines(server), e =>
         {
             Assert.Equal(LogLevel.Debug, e.Level);
@@ -55,7 +55,7 @@ public sealed class BadInputLoggingTests
         await client.SendAsync("x"u8.ToArray());
         await client.ReceiveToEndAsync();
 
-        await TestTimeouts.UntilAsync(() => server.Logs.At(LogLevel.Error).Any());
+        await server.Logs.WaitForEventAsync(LogEvents.Hosting.ProtocolFailed, category: LogEvents.Hosting.Category);
         Assert.IsType<InvalidOperationException>(Assert.Single(server.Logs.At(LogLevel.Error)).Exception);
         Assert.Empty(InvalidInputLines(server));
         await ended.WaitForMeasurementsAsync(1).DefaultTimeout();
@@ -76,8 +76,8 @@ public sealed class BadInputLoggingTests
             Assert.Matches("^HTTP/1.0 (400|414|501|505) ", Encoding.ASCII.GetString(await client.ReceiveToEndAsync()));
         })).DefaultTimeout();
 
-        IEnumerable<TestLogEntry> rejections = server.Logs.Entries.Where(e => e.Message.Contains("to a bad request", StringComparison.Ordinal));
-        await TestTimeouts.UntilAsync(() => rejections.Count() == 200);
+        await server.Logs.WaitForEventAsync(LogEvents.Greeting.BadRequestAnswered, 200, LogEvents.Greeting.Category);
+        IEnumerable<TestLogEntry> rejections = server.Logs.Entries.Where(e => e.Category == LogEvents.Greeting.Category && e.EventId.Id == LogEvents.Greeting.BadRequestAnswered);
         Assert.All(rejections, e =>
         {
             Assert.Equal(LogLevel.Debug, e.Level);
@@ -91,7 +91,7 @@ public sealed class BadInputLoggingTests
     }
 
     private static IEnumerable<TestLogEntry> InvalidInputLines(TransportTestServer server) =>
-        server.Logs.Entries.Where(e => e.Category == "Transport.Hosting" && e.Message.Contains("the client broke protocol", StringComparison.Ordinal));
+        server.Logs.Entries.Where(e => e.Category == LogEvents.Hosting.Category && e.EventId.Id == LogEvents.Hosting.ClientBrokeProtocol);
 
     /// <summary>A user's protocol that signals bad input the ecosystem's way.</summary>
     private sealed class StrictProtocol : ConnectionHandler

@@ -150,9 +150,9 @@ public sealed class ConnectionContractTests
 
     private static async Task<TestLogEntry> WaitForLoggedAsync(TestLoggerProvider logs, Exception failure)
     {
-        // No event to await: the entry is written by whichever thread ran the callback.
-        await TestTimeouts.UntilAsync(() => logs.Entries.Any(e => ReferenceEquals(e.Exception, failure)));
-        return logs.Entries.First(e => ReferenceEquals(e.Exception, failure));
+        // In the category of whichever transport owns the connection; the test's callback is the only one that throws.
+        await logs.WaitForEventAsync(LogEvents.CallbackFailed);
+        return Assert.Single(logs.Entries, e => ReferenceEquals(e.Exception, failure));
     }
 
     /// <summary>Reads and discards until the input ends; returns the exception it ended with, if any.</summary>

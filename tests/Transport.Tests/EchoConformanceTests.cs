@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
 using Transport.Hosting;
 
@@ -143,7 +144,7 @@ public sealed class EchoConformanceTests
         Assert.Empty(rest);
         await healthy.SendAsync("still here"u8.ToArray());
         Assert.Equal("still here"u8.ToArray(), await healthy.ReceiveExactlyAsync(10));
-        await AssertEventually(() => server.Logs.At(LogLevel.Error).Any());
+        await server.Logs.WaitForEventAsync(LogEvents.Hosting.ProtocolFailed, category: LogEvents.Hosting.Category);
         TestLogEntry error = Assert.Single(server.Logs.At(LogLevel.Error));
         Assert.IsType<InvalidOperationException>(error.Exception);
         Assert.Contains("'faulty'", error.Message, StringComparison.Ordinal);
@@ -154,24 +155,8 @@ public sealed class EchoConformanceTests
     [MemberData(nameof(Transports))]
     public async Task OverConnectionLimit_NewConnectionIsClosedAtOnce_ExistingOnesUnaffected(TestTransport transport)
     {
-        var rejected = new List<long>();
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Name == "transport.rejected_connections")
-            {
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        listener.SetMeasurementEventCallback<long>((instrument, value, tags, state) =>
-        {
-            lock (rejected)
-            {
-                rejected.Add(value);
-            }
-        });
-        listener.Start();
         await using TransportTestServer server = await EchoServer.StartAsync(transport, limits => limits.MaxConcurrentConnections = 2);
+        using var rejected = new MetricCollector<long>(server.Services.GetRequiredService<IMeterFactory>(), "Transport", "transport.rejected_connections");
         await using ConnectionContext first = await server.ConnectAsync();
         await using ConnectionContext second = await server.ConnectAsync();
         await first.SendAsync("1"u8.ToArray());
@@ -185,10 +170,7 @@ public sealed class EchoConformanceTests
         Assert.Empty(answer);
         await first.SendAsync("still 1"u8.ToArray());
         Assert.Equal("still 1"u8.ToArray(), await first.ReceiveExactlyAsync(7));
-        lock (rejected)
-        {
-            Assert.Equal(1, rejected.Sum());
-        }
+        Assert.Equal(1, rejected.GetMeasurementSnapshot().Sum(m => m.Value));
 
         Assert.Contains(server.Logs.At(LogLevel.Warning), e => e.Message.Contains("limit of 2", StringComparison.Ordinal));
     }

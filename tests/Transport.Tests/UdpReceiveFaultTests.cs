@@ -53,7 +53,7 @@ public sealed class UdpReceiveFaultTests : IAsyncDisposable
         Assert.Equal("first", await EchoAsync(peer, listener, "first"));
         int batchedBefore = Volatile.Read(ref batched);
         Assert.Equal("second", await EchoAsync(peer, listener, "second"));
-        await TestTimeouts.UntilAsync(() => Entries(9).Any());
+        await _logs.WaitForEventAsync(LogEvents.Udp.ReceiveRecovered, category: LogEvents.Udp.Category);
 
         TestLogEntry failing = Assert.Single(Entries(6));
         Assert.Equal(LogLevel.Error, failing.Level);

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
 using Transport.Hosting;
 using Transport.Protocols.Echo;
@@ -98,7 +99,7 @@ public sealed class UdpTransportTests
     public async Task SessionLimit_NewPeersAreRefusedAndCounted_ExistingSessionsKeepWorking()
     {
         await using TransportTestServer server = await StartUdpAsync(o => o.MaxSessions = 3);
-        using var refused = new CounterListener(server, "transport.udp.datagrams", outcome: "refused");
+        using UdpMeasurements refused = UdpCounter(server, "transport.udp.datagrams", outcome: "refused");
         var peers = Enumerable.Range(0, 10).Select(_ => RawPeer(out IPEndPoint _, server)).ToList();
         IPEndPoint target = UdpTarget(server);
         try
@@ -120,7 +121,7 @@ public sealed class UdpTransportTests
             Assert.Equal(5, await ReceiveAsync(peers[0], buffer));
 
             Assert.All(peers.Skip(3), p => Assert.Equal(0, p.Available));
-            Assert.Equal(7, refused.Total);
+            Assert.Equal(7, Total(refused));
             Assert.Contains(server.Logs.At(LogLevel.Warning), e => e.Message.Contains("session limit of 3 reached", StringComparison.Ordinal));
         }
         finally
@@ -133,8 +134,8 @@ public sealed class UdpTransportTests
     public async Task TenThousandPeers_SessionsStayBounded_ExcessRefused_FirstPeerStillServed()
     {
         await using TransportTestServer server = await StartUdpAsync(o => o.MaxSessions = 1000);
-        using var refused = new CounterListener(server, "transport.udp.datagrams", outcome: "refused");
-        using var sessions = new CounterListener(server, "transport.udp.active_sessions");
+        using UdpMeasurements refused = UdpCounter(server, "transport.udp.datagrams", outcome: "refused");
+        using UdpMeasurements sessions = UdpCounter(server, "transport.udp.active_sessions");
         IPEndPoint target = UdpTarget(server);
         using Socket first = RawPeer(out IPEndPoint _, server);
         var buffer = new byte[16];
@@ -171,9 +172,9 @@ public sealed class UdpTransportTests
             peers.ForEach(p => p.Dispose());
         }
 
-        Assert.Equal(1000, sessions.Peak);
+        Assert.Equal(1000, Peak(sessions));
         Assert.True(expectedRefused > 8000, "most peers were over the limit");
-        Assert.Equal(expectedRefused, refused.Total);
+        Assert.Equal(expectedRefused, Total(refused));
     }
 
     [Fact]
@@ -186,7 +187,7 @@ public sealed class UdpTransportTests
             b.Host.Services.Configure<UdpTransportOptions>(o => o.MaxQueuedDatagrams = 4);
             b.Transport.AddProtocol<GatedEchoProtocol>("gated").Listen(b.ListenUrl(TestTransport.Udp), "gated");
         });
-        using var dropped = new CounterListener(server, "transport.udp.datagrams", outcome: "queue_full");
+        using UdpMeasurements dropped = UdpCounter(server, "transport.udp.datagrams", outcome: "queue_full");
         using Socket peer = RawPeer(out IPEndPoint target, server);
 
         await SendToAsync(peer, new byte[] { 0 }, target);
@@ -197,7 +198,8 @@ public sealed class UdpTransportTests
         }
 
         // The protocol holds datagram 0, four more wait in the queue, fifteen are dropped.
-        await TestTimeouts.UntilAsync(() => dropped.Total == 15);
+        await dropped.WaitForMeasurementsAsync(15).DefaultTimeout();
+        Assert.Equal(15, Total(dropped));
         gate.Open.SetResult();
         var buffer = new byte[16];
         var echoed = new List<byte>();
@@ -241,8 +243,8 @@ public sealed class UdpTransportTests
         await SendToAsync(peer, "one"u8.ToArray(), target);
         Assert.Equal(3, await ReceiveAsync(peer, buffer));
 
-        await TestTimeouts.UntilAsync(() => server.Logs.Entries.Any(e => e.Message.Contains("idle", StringComparison.Ordinal)));
-        await TestTimeouts.UntilAsync(() => server.Logs.Entries.Count(e => e.Message.Contains("closed.", StringComparison.Ordinal)) == 1);
+        await server.Logs.WaitForEventAsync(LogEvents.Udp.SessionIdle, category: LogEvents.Udp.Category);
+        await server.Logs.WaitForEventAsync(LogEvents.Hosting.ConnectionClosed, category: LogEvents.Hosting.Category);
         await SendToAsync(peer, "two"u8.ToArray(), target);
 
         Assert.Equal(3, await ReceiveAsync(peer, buffer));
@@ -270,7 +272,7 @@ public sealed class UdpTransportTests
             }));
 
             // A sweep runs every 250 ms; one session per sweep would need 75 s, past the test timeout.
-            await TestTimeouts.UntilAsync(() => server.Logs.Entries.Count(e => e.Category == "Transport.Udp" && e.EventId.Id == 4) == Peers);
+            await server.Logs.WaitForEventAsync(LogEvents.Udp.SessionIdle, Peers, LogEvents.Udp.Category);
             Assert.DoesNotContain(server.Logs.Entries, e => e.Level >= LogLevel.Warning);
         }
         finally
@@ -356,44 +358,43 @@ public sealed class UdpTransportTests
         }
     }
 
-    /// <summary>Sums a counter's measurements (and tracks an up-down counter's peak) from the moment it is created.</summary>
-    private sealed class CounterListener : IDisposable
+    /// <summary>
+    /// One of the UDP transport's instruments, as the server's own <see cref="IMeterFactory"/> records it; for
+    /// <c>transport.udp.datagrams</c>, the measurements of one <c>transport.udp.outcome</c>.
+    /// </summary>
+    private static UdpMeasurements UdpCounter(TransportTestServer server, string name, string? outcome = null) =>
+        new(new MetricCollector<long>(server.Services.GetRequiredService<IMeterFactory>(), "Transport", name), outcome);
+
+    private static long Total(UdpMeasurements counter) => counter.Snapshot().Sum(m => m.Value);
+
+    /// <summary>The highest value an up-down counter reached, adding its measurements in the order they were recorded.</summary>
+    private static long Peak(UdpMeasurements counter)
     {
-        private readonly MeterListener _listener = new();
-        private long _total;
-        private long _peak;
-
-        /// <summary>Listens to <paramref name="server"/>'s own meters only, so tests running alongside do not count.</summary>
-        public CounterListener(TransportTestServer server, string name, string? outcome = null)
+        long value = 0;
+        long peak = 0;
+        foreach (CollectedMeasurement<long> measurement in counter.Snapshot())
         {
-            IMeterFactory scope = server.Services.GetRequiredService<IMeterFactory>();
-            _listener.InstrumentPublished = (instrument, l) =>
-            {
-                if (instrument.Name == name && ReferenceEquals(instrument.Meter.Scope, scope))
-                {
-                    l.EnableMeasurementEvents(instrument);
-                }
-            };
-            _listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
-            {
-                if (outcome is not null && !tags.ToArray().Contains(new KeyValuePair<string, object?>("transport.udp.outcome", outcome)))
-                {
-                    return;
-                }
-
-                long now = Interlocked.Add(ref _total, value);
-                long peak;
-                while (now > (peak = Interlocked.Read(ref _peak)) && Interlocked.CompareExchange(ref _peak, now, peak) != peak)
-                {
-                }
-            });
-            _listener.Start();
+            value += measurement.Value;
+            peak = Math.Max(peak, value);
         }
 
-        public long Total => Interlocked.Read(ref _total);
+        return peak;
+    }
 
-        public long Peak => Interlocked.Read(ref _peak);
+    private sealed class UdpMeasurements(MetricCollector<long> collector, string? outcome) : IDisposable
+    {
+        public IEnumerable<CollectedMeasurement<long>> Snapshot() =>
+            collector.GetMeasurementSnapshot().Where(m => outcome is null || Equals(m.Tags["transport.udp.outcome"], outcome));
 
-        public void Dispose() => _listener.Dispose();
+        /// <summary>Completes once this outcome has <paramref name="count"/> measurements, waking on each new one.</summary>
+        public async Task WaitForMeasurementsAsync(int count)
+        {
+            while (Snapshot().Count() < count)
+            {
+                await collector.WaitForMeasurementsAsync(collector.GetMeasurementSnapshot().Count + 1);
+            }
+        }
+
+        public void Dispose() => collector.Dispose();
     }
 }

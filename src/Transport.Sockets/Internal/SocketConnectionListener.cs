@@ -64,17 +64,11 @@ internal sealed class SocketConnectionListener : IConnectionListener
             socket.Bind(_requested);
             socket.Listen(_options.Backlog);
         }
-        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
-        {
-            socket.Dispose();
-            _socketFile = null;
-            throw new AddressInUseException($"{TransportUrl.Format(_requested)} is already in use by another process.", ex);
-        }
         catch (SocketException ex)
         {
             socket.Dispose();
             _socketFile = null;
-            throw new IOException($"Cannot listen on {TransportUrl.Format(_requested)}: {ex.Message}", ex);
+            throw BindErrors.ToException(TransportUrl.Format(_requested), ex);
         }
 
         _listenSocket = socket;

@@ -36,10 +36,9 @@ internal sealed class UdpClientChannel : IDatagramChannel
             {
                 received = await _socket.ReceiveAsync(buffer, SocketFlags.None).ConfigureAwait(false);
             }
-            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.ConnectionReset
-                or SocketError.HostUnreachable or SocketError.NetworkUnreachable)
+            catch (SocketException ex) when (UdpErrors.IsPeerUnreachable(ex.SocketErrorCode))
             {
-                Connection.EndInput(new ConnectionResetException($"The peer {Connection.RemoteEndPoint} is unreachable: {ex.Message}", ex));
+                Connection.EndInput(UdpErrors.PeerUnreachable(Connection.RemoteEndPoint, ex));
                 return;
             }
             catch (Exception ex) when (ex is ObjectDisposedException or SocketException)

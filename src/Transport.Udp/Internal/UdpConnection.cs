@@ -78,13 +78,12 @@ internal sealed class UdpConnection : TransportConnection
             await _channel.SendAsync(this, datagram, cancellationToken).ConfigureAwait(false);
             CountSent(datagram.Length);
         }
-        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.ConnectionReset
-            or SocketError.HostUnreachable or SocketError.NetworkUnreachable)
+        catch (SocketException ex) when (UdpErrors.IsPeerUnreachable(ex.SocketErrorCode))
         {
             Volatile.Write(ref _outputClosed, 1);
             MarkReset();
-            EndInput(new ConnectionResetException($"The peer {RemoteEndPoint} is unreachable: {ex.Message}", ex));
-            throw new ConnectionResetException($"The peer {RemoteEndPoint} is unreachable: {ex.Message}", ex);
+            EndInput(UdpErrors.PeerUnreachable(RemoteEndPoint, ex));
+            throw UdpErrors.PeerUnreachable(RemoteEndPoint, ex);
         }
         catch (ObjectDisposedException ex)
         {
@@ -101,15 +100,13 @@ internal sealed class UdpConnection : TransportConnection
     public void OnBatchedSendFailed(SocketException ex)
     {
         Volatile.Write(ref _outputClosed, 1);
-        if (ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.ConnectionReset
-            or SocketError.HostUnreachable or SocketError.NetworkUnreachable)
+        if (UdpErrors.IsPeerUnreachable(ex.SocketErrorCode))
         {
             MarkReset();
         }
 
-        EndInput(ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.ConnectionReset
-            or SocketError.HostUnreachable or SocketError.NetworkUnreachable
-            ? new ConnectionResetException($"The peer {RemoteEndPoint} is unreachable: {ex.Message}", ex)
+        EndInput(UdpErrors.IsPeerUnreachable(ex.SocketErrorCode)
+            ? UdpErrors.PeerUnreachable(RemoteEndPoint, ex)
             : new ConnectionAbortedException($"Sending to {RemoteEndPoint} failed: {ex.Message}", ex));
     }
 

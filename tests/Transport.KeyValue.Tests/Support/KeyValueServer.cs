@@ -8,10 +8,17 @@ namespace Transport.KeyValue.Tests;
 internal static class KeyValueServer
 {
     public static Task<TransportTestServer> StartAsync(TestTransport transport, int maxRequestSize = 512 * 1024,
-        int pubSubOutputLimit = 32 * 1024 * 1024, long? maxWriteBufferSize = null) =>
+        int pubSubOutputLimit = 32 * 1024 * 1024, long? maxWriteBufferSize = null, TimeProvider? expiryClock = null) =>
         TransportTestServer.StartAsync(b =>
         {
-            b.Host.Services.AddSingleton(new KeyValueProtocolOptions { MaxRequestSize = maxRequestSize, PubSubOutputLimit = pubSubOutputLimit });
+            var options = new KeyValueProtocolOptions { MaxRequestSize = maxRequestSize, PubSubOutputLimit = pubSubOutputLimit };
+            b.Host.Services.AddSingleton(options);
+            if (expiryClock is not null)
+            {
+                // Only the protocol's clock: the engine's timers (shutdown deadline) keep the real one.
+                b.Host.Services.AddSingleton(sp => new KeyValueProtocol(options, expiryClock, sp.GetService<ConnectionRegistry>()));
+            }
+
             b.Transport.AddProtocol<KeyValueProtocol>("kv").Listen(b.ListenUrl(transport), "kv", limits => limits.MaxWriteBufferSize = maxWriteBufferSize);
         });
 
