@@ -181,7 +181,7 @@ internal sealed class EndpointListener
 
             backoff.Succeed();
 
-            // Taken only when someone measures durations or traces: the clock read is the one cost per connection.
+            // Read only while someone records durations or traces; otherwise no clock per connection.
             long acceptedAt = _metrics.Duration.Enabled || TransportMetrics.ActivitySource.HasListeners() ? Stopwatch.GetTimestamp() : 0;
             long active = Interlocked.Increment(ref _active);
             if (active > _maxConnections || Volatile.Read(ref _stopping) != 0)
