@@ -78,6 +78,33 @@ public sealed partial class TelemetryTests
     }
 
     [Fact]
+    public async Task UdpDatagramsAndSessions_CarryTheListenersAttributes()
+    {
+        await using TransportTestServer server = await EchoServer.StartAsync(TestTransport.Udp);
+        IMeterFactory meters = server.Services.GetRequiredService<IMeterFactory>();
+        using var datagrams = new MetricCollector<long>(meters, "Transport", "transport.udp.datagrams");
+        using var sessions = new MetricCollector<long>(meters, "Transport", "transport.udp.active_sessions");
+        var target = (IPEndPoint)((UdpEndPoint)server.EndPoint).Address;
+        using var peer = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        peer.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+
+        await peer.SendToAsync("ping"u8.ToArray(), target).DefaultTimeout();
+        var answer = new byte[16];
+        Assert.Equal(4, (await peer.ReceiveFromAsync(answer, new IPEndPoint(IPAddress.Any, 0)).DefaultTimeout()).ReceivedBytes);
+
+        await datagrams.WaitForMeasurementsAsync(1).DefaultTimeout();
+        CollectedMeasurement<long> delivered = Assert.Single(datagrams.GetMeasurementSnapshot());
+        CollectedMeasurement<long> opened = Assert.Single(sessions.GetMeasurementSnapshot());
+        Assert.Equal(("delivered", 1L, 1L), (delivered.Tags["transport.udp.outcome"], delivered.Value, opened.Value));
+        foreach (IReadOnlyDictionary<string, object?> tags in new[] { delivered.Tags, opened.Tags })
+        {
+            Assert.Equal(("udp", "ipv4", "127.0.0.1", (object)target.Port),
+                (tags["network.transport"], tags["network.type"], tags["server.address"], tags["server.port"]));
+            Assert.DoesNotContain(tags.Keys, k => k.StartsWith("client.", StringComparison.Ordinal));
+        }
+    }
+
+    [Fact]
     public async Task PeerResets_DurationHasConnectionReset()
     {
         await using TransportTestServer server = await EchoServer.StartAsync(TestTransport.Tcp);
