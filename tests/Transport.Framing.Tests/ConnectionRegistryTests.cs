@@ -4,6 +4,7 @@ using System.Diagnostics.Metrics;
 using System.Text;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
 using Transport.Hosting;
 
@@ -210,9 +211,9 @@ public sealed class ConnectionRegistryTests
                 }
 
                 refused++;
-                return metrics.Measure("transport.outbox.size") > 0;
+                return metrics.OutboxSize() > 0;
             });
-            Assert.Equal(refused, metrics.Count("transport.outbox.dropped"));
+            Assert.Equal(refused, metrics.Dropped);
 
             // The consumer catches up: every queued message arrives whole, before the reply to its next request; the
             // dropped one never does, and the next send fits again.
@@ -230,7 +231,7 @@ public sealed class ConnectionRegistryTests
         {
             Assert.False(consumer.IsOpen);
             Assert.Equal(0, consumer.QueuedBytes);
-            Assert.Equal(1, metrics.Count("transport.outbox.disconnected"));
+            Assert.Equal(1, metrics.Disconnected);
             await Assert.ThrowsAnyAsync<Exception>(async () =>
             {
                 while (true)
@@ -358,56 +359,33 @@ public sealed class ConnectionRegistryTests
         }
     }
 
-    /// <summary>The registry's instruments of one test host, read with a MeterListener.</summary>
-    private sealed class OutboxMetrics : IDisposable
+    /// <summary>The registry's instruments of one test host, as its own <see cref="IMeterFactory"/> records them.</summary>
+    private sealed class OutboxMetrics(TransportTestServer server) : IDisposable
     {
-        private readonly MeterListener _listener = new();
-        private readonly Dictionary<string, long> _counts = [];
-        private readonly Dictionary<string, long> _gauges = [];
+        private readonly MetricCollector<long> _dropped = Collect(server, "transport.outbox.dropped");
+        private readonly MetricCollector<long> _disconnected = Collect(server, "transport.outbox.disconnected");
+        private readonly MetricCollector<long> _size = Collect(server, "transport.outbox.size");
 
-        public OutboxMetrics(TransportTestServer server)
+        public long Dropped => _dropped.GetMeasurementSnapshot().EvaluateAsCounter();
+
+        public long Disconnected => _disconnected.GetMeasurementSnapshot().EvaluateAsCounter();
+
+        /// <summary>Observes the outbox-size gauge now: the bytes queued in every outbox.</summary>
+        public long OutboxSize()
         {
-            object scope = server.Services.GetRequiredService<IMeterFactory>();
-            _listener.InstrumentPublished = (instrument, listener) =>
-            {
-                if (instrument.Meter.Scope == scope && instrument.Name.StartsWith("transport.outbox.", StringComparison.Ordinal))
-                {
-                    listener.EnableMeasurementEvents(instrument);
-                }
-            };
-            _listener.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
-            {
-                lock (_counts)
-                {
-                    Dictionary<string, long> target = instrument.GetType().Name.StartsWith("Observable", StringComparison.Ordinal) ? _gauges : _counts;
-                    target[instrument.Name] = target.GetValueOrDefault(instrument.Name) + value;
-                }
-            });
-            _listener.Start();
+            _size.Clear();
+            _size.RecordObservableInstruments();
+            return _size.GetMeasurementSnapshot().Sum(m => m.Value);
         }
 
-        public long Count(string name)
+        public void Dispose()
         {
-            lock (_counts)
-            {
-                return _counts.GetValueOrDefault(name);
-            }
+            _dropped.Dispose();
+            _disconnected.Dispose();
+            _size.Dispose();
         }
 
-        public long Measure(string name)
-        {
-            lock (_counts)
-            {
-                _gauges.Clear();
-            }
-
-            _listener.RecordObservableInstruments();
-            lock (_counts)
-            {
-                return _gauges.GetValueOrDefault(name);
-            }
-        }
-
-        public void Dispose() => _listener.Dispose();
+        private static MetricCollector<long> Collect(TransportTestServer server, string instrument) =>
+            new(server.Services.GetRequiredService<IMeterFactory>(), "Transport", instrument);
     }
 }
