@@ -12,6 +12,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Transport.Hosting;
 using Transport.Protocols.Echo;
+using Transport.TestSupport;
 
 namespace Transport.Tests;
 
@@ -159,18 +160,56 @@ public sealed partial class TelemetryTests
         AssertEndpointAttributes(server, transport, counted.Tags);
     }
 
-    [Fact]
-    public async Task AReasonSetByTheCodeThatEndedTheConnection_WinsOverWhatTheProtocolSaw()
+    [Theory]
+    [InlineData("idle_timeout")]
+    [InlineData("a_middlewares_own_reason")]
+    public async Task AReasonSetByTheCodeThatEndedTheConnection_WinsOverWhatTheProtocolSaw(string reason)
     {
         // What the idle timeout and the TLS middleware do: say why, then end the connection.
-        await using TransportTestServer server = await TransportTestServer.StartAsync<IdleTimingOutProtocol>(TestTransport.Tcp);
+        await using TransportTestServer server = await TransportTestServer.StartAsync<EndingWithAReasonProtocol>(TestTransport.Tcp,
+            b => b.Host.Services.AddSingleton(new EndReason(reason)));
         using var ended = new MetricCollector<double>(server.Services.GetRequiredService<IMeterFactory>(), "Transport", "transport.connection.duration");
         await using ConnectionContext client = await server.ConnectAsync();
 
         await client.SendAsync("x"u8.ToArray());
 
         await ended.WaitForMeasurementsAsync(1).DefaultTimeout();
-        Assert.Equal("idle_timeout", Assert.Single(ended.GetMeasurementSnapshot()).Tags["error.type"]);
+        Assert.Equal(reason, Assert.Single(ended.GetMeasurementSnapshot()).Tags["error.type"]);
+        await using ConnectionContext next = await server.ConnectAsync();
+        await next.SendAsync("x"u8.ToArray());
+        await ended.WaitForMeasurementsAsync(2).DefaultTimeout();
+    }
+
+    [Fact]
+    public async Task AMetricsListenerThatThrows_IsLoggedAndTheServerCarriesOn_AndStillStops()
+    {
+        TransportTestServer server = await EchoServer.StartAsync(TestTransport.Tcp);
+        IMeterFactory scope = server.Services.GetRequiredService<IMeterFactory>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            // This host's instruments only: tests running alongside are not disturbed.
+            if (instrument.Name == "transport.connection.duration" && ReferenceEquals(instrument.Meter.Scope, scope))
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<double>((_, _, _, _) => throw new InvalidOperationException("a listener's bug"));
+        listener.Start();
+
+        for (int i = 0; i < 2; i++)
+        {
+            await using ConnectionContext client = await server.ConnectAsync();
+            await client.SendAsync("ping"u8.ToArray());
+            Assert.Equal("ping"u8.ToArray(), await client.ReceiveExactlyAsync(4));
+            await client.CompleteOutputAsync();
+            Assert.Empty(await client.ReceiveToEndAsync());
+        }
+
+        await server.Logs.WaitForEventAsync(LogEvents.Hosting.TelemetryFailed, 2, LogEvents.Hosting.Category).DefaultTimeout();
+        Assert.All(server.Logs.Entries.Where(e => e.EventId.Id == LogEvents.Hosting.TelemetryFailed),
+            e => Assert.IsType<InvalidOperationException>(e.Exception));
+        await server.DisposeAsync();
     }
 
     [Fact]
@@ -319,14 +358,16 @@ public sealed partial class TelemetryTests
         }
     }
 
+    private sealed record EndReason(string Value);
+
     /// <summary>Ends its connection as the idle timeout would: the reason first, then the abort.</summary>
-    private sealed class IdleTimingOutProtocol : ConnectionHandler
+    private sealed class EndingWithAReasonProtocol(EndReason reason) : ConnectionHandler
     {
         public override async Task OnConnectedAsync(ConnectionContext connection)
         {
             ReadResult read = await connection.Transport.Input.ReadAsync();
             connection.Transport.Input.AdvanceTo(read.Buffer.End);
-            ((TransportConnection)connection).EndReason = Transport.Internal.ConnectionEndReasons.IdleTimeout;
+            ((TransportConnection)connection).EndReason = reason.Value;
             connection.Abort();
             await connection.Transport.Input.ReadAsync();
         }

@@ -322,7 +322,16 @@ internal sealed class EndpointListener
                 endReason = known;
             }
 
-            RecordEnd(connection, acceptedAt, endReason, connectionSpan);
+            try
+            {
+                RecordEnd(connection, acceptedAt, endReason, connectionSpan);
+            }
+            catch (Exception ex)
+            {
+                // A MeterListener or ActivityListener callback runs inside Record and Stop: code we did not write.
+                TransportLog.TelemetryFailed(_logger, connection.ConnectionId, Name, ex);
+            }
+
             if (debug)
             {
                 TransportLog.ConnectionClosed(_logger, connection.ConnectionId, Name);

@@ -111,6 +111,16 @@ internal sealed class EndpointTelemetry
     public KeyValuePair<string, object?>[] Transmitted { get; }
 
     /// <summary>The endpoint's attributes with <c>error.type</c> = <paramref name="reason"/>, or without when null.</summary>
-    public KeyValuePair<string, object?>[] EndedWith(string? reason) =>
-        reason is null ? Endpoint : _ended[Array.IndexOf(s_endReasons, reason)];
+    public KeyValuePair<string, object?>[] EndedWith(string? reason)
+    {
+        if (reason is null)
+        {
+            return Endpoint;
+        }
+
+        int known = Array.IndexOf(s_endReasons, reason);
+
+        // A reason outside the list (a middleware's own) still gets counted, at the cost of one array.
+        return known >= 0 ? _ended[known] : [.. Endpoint, new("error.type", reason)];
+    }
 }
