@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 
 namespace Transport.TestSupport;
@@ -149,9 +150,23 @@ internal sealed class ExampleProcess : IAsyncDisposable
     /// <summary>Sends a signal by name: TERM (as a service manager or Ctrl+C does), STOP and CONT (to pause a client).</summary>
     public void Signal(string name)
     {
-        using Process kill = Process.Start("kill", ["-" + name, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-        kill.WaitForExit();
+        // kill(2) itself rather than the kill program, which a machine with only the .NET SDK may lack (procps).
+        int signal = name switch
+        {
+            "TERM" => 15,
+            "STOP" => 19,
+            "CONT" => 18,
+            _ => throw new ArgumentOutOfRangeException(nameof(name), name, "TERM, STOP or CONT"),
+        };
+        if (Kill(_process.Id, signal) != 0)
+        {
+            throw new InvalidOperationException($"kill({_process.Id}, SIG{name}) failed: errno {Marshal.GetLastPInvokeError()}");
+        }
     }
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    private static extern int Kill(int pid, int signal);
 
     private void Terminate() => Signal("TERM");
 

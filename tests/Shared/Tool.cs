@@ -54,6 +54,7 @@ internal static class Tool
         ["redis-benchmark"] = "redis-tools",
         ["systemd-socket-activate"] = "systemd",
         ["prlimit"] = "util-linux",
+        ["ss"] = "iproute2",
     };
 
     /// <summary>The Debian package that installs <paramref name="name"/>.</summary>

@@ -36,12 +36,13 @@ public sealed class BuildPolicyTests : IDisposable
         await File.WriteAllTextAsync(project, "<Project Sdk=\"Microsoft.NET.Sdk\" />");
 
         var result = await Tool.RunAsync("dotnet",
-            ["msbuild", project, "-getProperty:GenerateDocumentationFile", "-getProperty:IsPackable", "-getProperty:NoWarn"]);
+            ["msbuild", project, "-getProperty:GenerateDocumentationFile", "-getProperty:IsPackable", "-getProperty:IsAotCompatible", "-getProperty:NoWarn"]);
 
         Assert.True(result.ExitCode == 0, result.Error + System.Text.Encoding.UTF8.GetString(result.Output));
         JsonElement properties = JsonDocument.Parse(result.Output).RootElement.GetProperty("Properties");
         Assert.Equal(shipped, properties.GetProperty("GenerateDocumentationFile").GetString() == "true");
         Assert.Equal(shipped, properties.GetProperty("IsPackable").GetString() == "true");
+        Assert.Equal(shipped, properties.GetProperty("IsAotCompatible").GetString() == "true");
         // The relaxed analyzer rules are for code that is not public API only.
         Assert.Equal(!shipped, properties.GetProperty("NoWarn").GetString()!.Contains("CA1707", StringComparison.Ordinal));
     }

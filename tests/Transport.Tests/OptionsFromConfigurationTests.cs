@@ -20,7 +20,7 @@ namespace Transport.Tests;
 /// </summary>
 public sealed class OptionsFromConfigurationTests
 {
-    [Fact]
+    [ToolFact("ss")]
     public async Task SocketsBacklog_FromConfiguration_IsTheKernelsListenBacklog()
     {
         string ss = Tool.RequireOnPath("ss");

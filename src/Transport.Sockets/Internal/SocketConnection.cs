@@ -153,7 +153,7 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
                 int received = await _receiveArgs.ReceiveAsync(_socket, buffer).ConfigureAwait(false);
                 if (received == 0)
                 {
-                    SocketsLog.ConnectionReadFin(_logger, ConnectionId);
+                    LogFinUnlessAborted();
                     break;
                 }
 
@@ -192,7 +192,7 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
                 FlushResult flush = await input.FlushAsync().ConfigureAwait(false);
                 if (fin)
                 {
-                    SocketsLog.ConnectionReadFin(_logger, ConnectionId);
+                    LogFinUnlessAborted();
                     break;
                 }
 
@@ -214,8 +214,18 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
         }
         finally
         {
-            input.Complete(error);
+            // Closing the socket under a pending receive may complete it with 0 bytes instead of an error: after Abort
+            // that is not the peer's FIN, and the protocol's read must end with the abort reason.
+            input.Complete(error ?? Volatile.Read(ref _abortReason));
             OnConnectionClosed();
+        }
+    }
+
+    private void LogFinUnlessAborted()
+    {
+        if (Volatile.Read(ref _abortReason) is null)
+        {
+            SocketsLog.ConnectionReadFin(_logger, ConnectionId);
         }
     }
 
