@@ -2,6 +2,8 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
 using Transport.Hosting;
 using Transport.Protocols.Echo;
 
@@ -18,6 +20,17 @@ builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
 // Transport:Sockets (InlineCompletions is true in appsettings.json: echo never blocks) and Transport:Udp.
 builder.Services.AddTransport(builder.Configuration.GetSection("Transport"))
     .AddProtocol<EchoProtocol>("echo");
+
+// --Telemetry:Console=true: the Transport meter and activity source through OpenTelemetry's console exporter, every
+// Telemetry:ExportIntervalSeconds (10 by default). See docs/telemetry.md for dotnet-counters and OTLP.
+if (builder.Configuration.GetValue<bool>("Telemetry:Console"))
+{
+    int interval = builder.Configuration.GetValue("Telemetry:ExportIntervalSeconds", 10);
+    builder.Services.AddOpenTelemetry()
+        .WithMetrics(metrics => metrics.AddMeter("Transport").AddConsoleExporter((_, reader) =>
+            reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = interval * 1000))
+        .WithTracing(tracing => tracing.AddSource("Transport").AddConsoleExporter());
+}
 
 // A bad value or a busy port: one line on stderr and exit code 1.
 return await builder.Build().RunTransportAsync();

@@ -160,6 +160,39 @@ public abstract class TransportConnection : ConnectionContext,
     protected static ConnectionAbortedException AbortReasonOrDefault(ConnectionAbortedException? abortReason) =>
         abortReason ?? new ConnectionAbortedException("The connection was aborted by the application.");
 
+    // Telemetry, read by the server once the connection has ended. Each count has one writer (the transport's
+    // receive loop or send loop), so a plain add is enough; nothing here allocates.
+    private long _bytesReceived;
+    private long _bytesSent;
+    private int _abortCalled;
+    private int _resetByPeer;
+
+    /// <summary>Bytes the transport has handed to the protocol.</summary>
+    internal long BytesReceived => Volatile.Read(ref _bytesReceived);
+
+    /// <summary>Bytes the transport has sent for the protocol.</summary>
+    internal long BytesSent => Volatile.Read(ref _bytesSent);
+
+    /// <summary>Whether anyone called <c>Abort</c> (the server tells its own aborts apart from the protocol's).</summary>
+    internal bool AbortCalled => Volatile.Read(ref _abortCalled) != 0;
+
+    internal void CountReceived(long bytes) => Volatile.Write(ref _bytesReceived, _bytesReceived + bytes);
+
+    internal void CountSent(long bytes) => Volatile.Write(ref _bytesSent, _bytesSent + bytes);
+
+    /// <summary>Whether the transport saw the peer reset the connection, even if the protocol did not rethrow it.</summary>
+    internal bool ResetByPeer => Volatile.Read(ref _resetByPeer) != 0;
+
+    /// <summary>
+    /// The <c>error.type</c> the connection ended with, when the code that ended it knows better than the exception the
+    /// protocol saw (the idle timeout, a failed TLS handshake): one of <see cref="Internal.ConnectionEndReasons"/>.
+    /// </summary>
+    internal string? EndReason { get; set; }
+
+    internal void MarkAborted() => Volatile.Write(ref _abortCalled, 1);
+
+    internal void MarkReset() => Volatile.Write(ref _resetByPeer, 1);
+
     /// <summary>Pairs the protocol's ends of the input and output pipes into <see cref="Transport"/>'s type.</summary>
     /// <param name="input">What the protocol reads.</param>
     /// <param name="output">What the protocol writes.</param>

@@ -13,7 +13,7 @@ namespace Transport.Framing;
 /// host treats <see cref="IOException"/> as the transport ending (reset, abort), and treats any
 /// <see cref="ProtocolViolationException"/> from a protocol as the client's bad input, not a server fault: one
 /// Debug line per connection with the message and no stack trace, counted in the
-/// <c>transport.connections.invalid_input</c> metric, and only that connection is closed. Error stays for
+/// <c>transport.connection.duration</c> metric with <c>error.type=invalid_input</c>, and only that connection is closed. Error stays for
 /// exceptions that are faults in the server's own code.
 /// </remarks>
 public class InvalidFrameException : ProtocolViolationException

@@ -20,10 +20,10 @@ public static class TransportBuilderExtensions
     /// An exception from the protocol's <see cref="ConnectionHandler.OnConnectedAsync"/> ends only that connection.
     /// A <see cref="System.Net.ProtocolViolationException"/> (or a type derived from it, like the framing toolkit's
     /// <c>InvalidFrameException</c>) says the client broke the protocol: it is logged at Debug with its message and
-    /// no stack trace, counted in <c>transport.connections.invalid_input</c>, and is not an error; throw it (after
+    /// no stack trace, counted with <c>error.type=invalid_input</c>, and is not an error; throw it (after
     /// writing any last reply) for a client's bad input. A reset or abort by the peer is logged at Debug; anything
-    /// else is a fault in the server's code, logged at Error with the exception and counted in
-    /// <c>transport.protocol.errors</c>.
+    /// else is a fault in the server's code, logged at Error with the exception and counted with
+    /// <c>error.type=protocol_error</c> (see docs/telemetry.md).
     /// </remarks>
     /// <typeparam name="TProtocol">The protocol: a <see cref="ConnectionHandler"/>.</typeparam>
     /// <param name="builder">The transport builder.</param>

@@ -12,6 +12,9 @@ public sealed class TransportServerOptions
     /// <summary>Limits for every endpoint that does not set its own (<c>Transport:Limits</c>).</summary>
     public TransportLimits Limits { get; set; } = new();
 
+    /// <summary>Tracing options (<c>Transport:Telemetry</c>); metrics need no switch, they cost nothing until listened to.</summary>
+    public TransportTelemetryOptions Telemetry { get; set; } = new();
+
     /// <summary>
     /// What a key under <c>Transport</c> that no option has (a typo such as <c>Endpionts</c>) does at start: a Warning
     /// naming it and the closest known key, an error that fails the start, or nothing (<c>Transport:UnknownKeys</c>).

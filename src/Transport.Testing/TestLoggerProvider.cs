@@ -3,9 +3,10 @@ using Microsoft.Extensions.Logging;
 
 namespace Transport.Testing;
 
-/// <summary>Captures log entries so a test can assert what an operator would read in the log.</summary>
-public sealed class TestLoggerProvider : ILoggerProvider
+/// <summary>Captures log entries, with the scopes they were logged in, so a test can assert what an operator would read in the log.</summary>
+public sealed class TestLoggerProvider : ILoggerProvider, ISupportExternalScope
 {
+    private IExternalScopeProvider? _scopes;
     // Guards adding an entry together with counting it for the waiters, so that a waiter that registers while
     // entries arrive counts each one exactly once.
     private readonly Lock _lock = new();
@@ -68,6 +69,9 @@ public sealed class TestLoggerProvider : ILoggerProvider
     public ILogger CreateLogger(string categoryName) => new TestLogger(this, categoryName);
 
     /// <inheritdoc />
+    public void SetScopeProvider(IExternalScopeProvider scopeProvider) => _scopes = scopeProvider;
+
+    /// <inheritdoc />
     public void Dispose()
     {
     }
@@ -82,7 +86,9 @@ public sealed class TestLoggerProvider : ILoggerProvider
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
             ArgumentNullException.ThrowIfNull(formatter);
-            var entry = new TestLogEntry(category, logLevel, eventId, formatter(state, exception), exception);
+            var scopes = new List<object?>();
+            owner._scopes?.ForEachScope(static (scope, list) => list.Add(scope), scopes);
+            var entry = new TestLogEntry(category, logLevel, eventId, formatter(state, exception), exception) { Scopes = scopes };
             lock (owner._lock)
             {
                 owner.Entries.Enqueue(entry);
@@ -118,4 +124,14 @@ public sealed class TestLoggerProvider : ILoggerProvider
 /// <param name="EventId">The event id.</param>
 /// <param name="Message">The formatted message.</param>
 /// <param name="Exception">The exception logged with it, if any.</param>
-public sealed record TestLogEntry(string Category, LogLevel Level, EventId EventId, string Message, Exception? Exception);
+public sealed record TestLogEntry(string Category, LogLevel Level, EventId EventId, string Message, Exception? Exception)
+{
+    /// <summary>The scopes the entry was logged in, outermost first (e.g. the host's connection scope).</summary>
+    public IReadOnlyList<object?> Scopes { get; init; } = [];
+
+    /// <summary>The value of <paramref name="key"/> in the innermost scope that has it, or null.</summary>
+    /// <param name="key">A scope property, e.g. <c>ConnectionId</c>.</param>
+    /// <returns>The value, or null.</returns>
+    public object? ScopeValue(string key) =>
+        Scopes.Reverse().OfType<IEnumerable<KeyValuePair<string, object>>>().SelectMany(s => s).Where(p => p.Key == key).Select(p => (object?)p.Value).FirstOrDefault();
+}

@@ -124,7 +124,7 @@ public sealed class RespBadInputTests
     {
         const int Connections = 200;
         await using TransportTestServer server = await KeyValueServer.StartAsync(TestTransport.Tcp);
-        using var counted = new MetricCollector<long>(server.Services.GetRequiredService<IMeterFactory>(), "Transport", "transport.connections.invalid_input");
+        using var ended = new MetricCollector<double>(server.Services.GetRequiredService<IMeterFactory>(), "Transport", "transport.connection.duration");
         string[] garbage = ["*abc\r\n", "\u0001\u0002\u0003 \"unbalanced\r\n", "*1\r\n$3\r\nPINGPONG\r\n", "*2\r\n$3\r\nGET\r\n$5\r\nab"];
 
         await Task.WhenAll(Enumerable.Range(0, Connections).Select(async i =>
@@ -144,11 +144,13 @@ public sealed class RespBadInputTests
         Assert.All(InvalidInputLines(server), e => Assert.Null(e.Exception));
         Assert.Equal(Connections, InvalidInputLines(server).Select(e => Regex.Match(e.Message, "^Connection ([0-9A-F]+) ").Groups[1].Value).Distinct().Count());
         Assert.DoesNotContain(server.Logs.Entries, e => e.Level >= LogLevel.Warning);
-        Assert.Equal(Connections, counted.GetMeasurementSnapshot().EvaluateAsCounter());
-        Assert.All(counted.GetMeasurementSnapshot(), m =>
+        await ended.WaitForMeasurementsAsync(Connections).DefaultTimeout();
+        Assert.Equal(Connections, ended.GetMeasurementSnapshot().Count);
+        Assert.All(ended.GetMeasurementSnapshot(), m =>
         {
+            Assert.Equal("invalid_input", m.Tags["error.type"]);
             Assert.Equal(server.Bindings[0].Name, m.Tags["transport.endpoint"]);
-            Assert.Equal("kv", m.Tags["transport.protocol"]);
+            Assert.Equal("kv", m.Tags["network.protocol.name"]);
         });
     }
 

@@ -32,7 +32,7 @@ public sealed class AcceptRetryTests : IDisposable
     {
         using ServiceProvider services = new ServiceCollection().AddMetrics().BuildServiceProvider();
         var meterFactory = services.GetRequiredService<IMeterFactory>();
-        using var errors = new MetricCollector<long>(meterFactory, "Transport.Sockets", "transport.accept.errors");
+        using var errors = new MetricCollector<long>(meterFactory, "Transport", "transport.socket.accept.errors");
         SocketConnectionListener listener = BindSocketListener(meterFactory);
         ValueTask<ConnectionContext?> accepting = listener.AcceptAsync();
 
@@ -60,7 +60,8 @@ public sealed class AcceptRetryTests : IDisposable
         Assert.Null(failing.Exception);
         long failures = errors.GetMeasurementSnapshot().EvaluateAsCounter();
         Assert.True(failures >= 2, $"{failures} failures counted");
-        Assert.All(errors.GetMeasurementSnapshot().Select(m => m.Tags), t => Assert.Equal(("InvalidArgument", TransportUrl.Format(listener.EndPoint)), (t["error.type"], t["transport.url"])));
+        Assert.All(errors.GetMeasurementSnapshot().Select(m => m.Tags), t => Assert.Equal(("InvalidArgument", "tcp", (object)((IPEndPoint)listener.EndPoint).Port),
+            (t["error.type"], t["network.transport"], t["server.port"])));
         TestLogEntry recovered = Assert.Single(Entries(10));
         Assert.Equal(LogLevel.Warning, recovered.Level);
         Assert.Contains($"again after {failures} failed attempts", recovered.Message, StringComparison.Ordinal);

@@ -19,7 +19,7 @@ public sealed class BadInputLoggingTests
     public async Task ProtocolViolationFromAUserProtocol_IsOneDebugLineWithoutStackTrace_AndCounted()
     {
         await using TransportTestServer server = await TransportTestServer.StartAsync<StrictProtocol>(TestTransport.Tcp);
-        using var counted = new MetricCollector<long>(server.Services.GetRequiredService<IMeterFactory>(), "Transport", "transport.connections.invalid_input");
+        using var ended = new MetricCollector<double>(server.Services.GetRequiredService<IMeterFactory>(), "Transport", "transport.connection.duration");
 
         await Task.WhenAll(Enumerable.Range(0, 50).Select(async _ =>
         {
@@ -36,15 +36,20 @@ public sealed class BadInputLoggingTests
             Assert.EndsWith("the client broke protocol 'protocol-under-test': expected HELLO", e.Message, StringComparison.Ordinal);
         });
         Assert.DoesNotContain(server.Logs.Entries, e => e.Level >= LogLevel.Warning);
-        Assert.Equal(50, counted.GetMeasurementSnapshot().EvaluateAsCounter());
-        Assert.All(counted.GetMeasurementSnapshot(), m => Assert.Equal("protocol-under-test", m.Tags["transport.protocol"]));
+        await ended.WaitForMeasurementsAsync(50).DefaultTimeout();
+        Assert.Equal(50, ended.GetMeasurementSnapshot().Count);
+        Assert.All(ended.GetMeasurementSnapshot(), m =>
+        {
+            Assert.Equal("invalid_input", m.Tags["error.type"]);
+            Assert.Equal("protocol-under-test", m.Tags["network.protocol.name"]);
+        });
     }
 
     [Fact]
     public async Task AnyOtherExceptionFromAProtocol_IsStillAnErrorWithTheException()
     {
         await using TransportTestServer server = await TransportTestServer.StartAsync<BuggyProtocol>(TestTransport.Tcp);
-        using var counted = new MetricCollector<long>(server.Services.GetRequiredService<IMeterFactory>(), "Transport", "transport.connections.invalid_input");
+        using var ended = new MetricCollector<double>(server.Services.GetRequiredService<IMeterFactory>(), "Transport", "transport.connection.duration");
         await using ConnectionContext client = await server.ConnectAsync();
 
         await client.SendAsync("x"u8.ToArray());
@@ -53,7 +58,8 @@ public sealed class BadInputLoggingTests
         await server.Logs.WaitForEventAsync(LogEvents.Hosting.ProtocolFailed, category: LogEvents.Hosting.Category);
         Assert.IsType<InvalidOperationException>(Assert.Single(server.Logs.At(LogLevel.Error)).Exception);
         Assert.Empty(InvalidInputLines(server));
-        Assert.Empty(counted.GetMeasurementSnapshot());
+        await ended.WaitForMeasurementsAsync(1).DefaultTimeout();
+        Assert.Equal("protocol_error", Assert.Single(ended.GetMeasurementSnapshot()).Tags["error.type"]);
     }
 
     [Fact]

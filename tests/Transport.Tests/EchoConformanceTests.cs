@@ -156,7 +156,7 @@ public sealed class EchoConformanceTests
     public async Task OverConnectionLimit_NewConnectionIsClosedAtOnce_ExistingOnesUnaffected(TestTransport transport)
     {
         await using TransportTestServer server = await EchoServer.StartAsync(transport, limits => limits.MaxConcurrentConnections = 2);
-        using var rejected = new MetricCollector<long>(server.Services.GetRequiredService<IMeterFactory>(), "Transport", "transport.connections.rejected");
+        using var rejected = new MetricCollector<long>(server.Services.GetRequiredService<IMeterFactory>(), "Transport", "transport.rejected_connections");
         await using ConnectionContext first = await server.ConnectAsync();
         await using ConnectionContext second = await server.ConnectAsync();
         await first.SendAsync("1"u8.ToArray());

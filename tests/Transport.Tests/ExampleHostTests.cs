@@ -60,6 +60,28 @@ public sealed class ExampleHostTests : IDisposable
         Assert.Equal((0, "hello over unix\n"), (overUnix.ExitCode, Encoding.UTF8.GetString(overUnix.Output)));
     }
 
+    [Fact]
+    public async Task EchoHost_WithTheConsoleExporter_PrintsTheConventionShapedInstrumentsAndTheAcceptSpan()
+    {
+        await using ExampleProcess host = ExampleProcess.Start("EchoHost",
+            "--Telemetry:Console=true",
+            "--Telemetry:ExportIntervalSeconds=1",
+            "--Transport:Endpoints:tcp:Url=tcp://127.0.0.1:0",
+            "--Transport:Endpoints:unix:Url=unix:" + Path.Combine(_directory, "echo.sock"),
+            "--Transport:Endpoints:udp:Url=udp://127.0.0.1:0");
+        Match tcp = await host.WaitForLineAsync(@"Listening on (tcp://127\.0\.0\.1:(\d+))");
+
+        var echoed = await Tool.RunAsync("dotnet", [ExampleProcess.AssemblyPath("EchoClient"), tcp.Groups[1].Value, "counted"]);
+
+        Assert.Equal(0, echoed.ExitCode);
+        await host.WaitForLineAsync("^Metric Name: transport.connection.duration, .*Unit: s, Metric Type: Histogram");
+        string endpoint = @"network\.protocol\.name: echo network\.transport: tcp network\.type: ipv4 server\.address: 127\.0\.0\.1 server\.port: "
+            + tcp.Groups[2].Value + " transport\\.endpoint: tcp";
+        await host.WaitForLineAsync("^\\(.*\\] network\\.io\\.direction: receive " + endpoint);
+        await host.WaitForLineAsync(@"^Activity\.DisplayName:\s+transport\.accept$");
+        Assert.Equal(0, await host.StopAsync());
+    }
+
     [ToolFact("socat")]
     public async Task EchoHost_SocatOverUdp_GetsEachDatagramBack_AndEchoClientToo()
     {

@@ -99,7 +99,7 @@ public sealed class UdpTransportTests
     public async Task SessionLimit_NewPeersAreRefusedAndCounted_ExistingSessionsKeepWorking()
     {
         await using TransportTestServer server = await StartUdpAsync(o => o.MaxSessions = 3);
-        using MetricCollector<long> refused = UdpCounter(server, "transport.udp.datagrams.refused");
+        using UdpMeasurements refused = UdpCounter(server, "transport.udp.datagrams", outcome: "refused");
         var peers = Enumerable.Range(0, 10).Select(_ => RawPeer(out IPEndPoint _, server)).ToList();
         IPEndPoint target = UdpTarget(server);
         try
@@ -134,8 +134,8 @@ public sealed class UdpTransportTests
     public async Task TenThousandPeers_SessionsStayBounded_ExcessRefused_FirstPeerStillServed()
     {
         await using TransportTestServer server = await StartUdpAsync(o => o.MaxSessions = 1000);
-        using MetricCollector<long> refused = UdpCounter(server, "transport.udp.datagrams.refused");
-        using MetricCollector<long> sessions = UdpCounter(server, "transport.udp.sessions");
+        using UdpMeasurements refused = UdpCounter(server, "transport.udp.datagrams", outcome: "refused");
+        using UdpMeasurements sessions = UdpCounter(server, "transport.udp.active_sessions");
         IPEndPoint target = UdpTarget(server);
         using Socket first = RawPeer(out IPEndPoint _, server);
         var buffer = new byte[16];
@@ -187,7 +187,7 @@ public sealed class UdpTransportTests
             b.Host.Services.Configure<UdpTransportOptions>(o => o.MaxQueuedDatagrams = 4);
             b.Transport.AddProtocol<GatedEchoProtocol>("gated").Listen(b.ListenUrl(TestTransport.Udp), "gated");
         });
-        using MetricCollector<long> dropped = UdpCounter(server, "transport.udp.datagrams.dropped");
+        using UdpMeasurements dropped = UdpCounter(server, "transport.udp.datagrams", outcome: "queue_full");
         using Socket peer = RawPeer(out IPEndPoint target, server);
 
         await SendToAsync(peer, new byte[] { 0 }, target);
@@ -358,23 +358,43 @@ public sealed class UdpTransportTests
         }
     }
 
-    /// <summary>One of the UDP transport's instruments, as the server's own <see cref="IMeterFactory"/> records it.</summary>
-    private static MetricCollector<long> UdpCounter(TransportTestServer server, string name) =>
-        new(server.Services.GetRequiredService<IMeterFactory>(), "Transport.Udp", name);
+    /// <summary>
+    /// One of the UDP transport's instruments, as the server's own <see cref="IMeterFactory"/> records it; for
+    /// <c>transport.udp.datagrams</c>, the measurements of one <c>transport.udp.outcome</c>.
+    /// </summary>
+    private static UdpMeasurements UdpCounter(TransportTestServer server, string name, string? outcome = null) =>
+        new(new MetricCollector<long>(server.Services.GetRequiredService<IMeterFactory>(), "Transport", name), outcome);
 
-    private static long Total(MetricCollector<long> counter) => counter.GetMeasurementSnapshot().Sum(m => m.Value);
+    private static long Total(UdpMeasurements counter) => counter.Snapshot().Sum(m => m.Value);
 
     /// <summary>The highest value an up-down counter reached, adding its measurements in the order they were recorded.</summary>
-    private static long Peak(MetricCollector<long> counter)
+    private static long Peak(UdpMeasurements counter)
     {
         long value = 0;
         long peak = 0;
-        foreach (CollectedMeasurement<long> measurement in counter.GetMeasurementSnapshot())
+        foreach (CollectedMeasurement<long> measurement in counter.Snapshot())
         {
             value += measurement.Value;
             peak = Math.Max(peak, value);
         }
 
         return peak;
+    }
+
+    private sealed class UdpMeasurements(MetricCollector<long> collector, string? outcome) : IDisposable
+    {
+        public IEnumerable<CollectedMeasurement<long>> Snapshot() =>
+            collector.GetMeasurementSnapshot().Where(m => outcome is null || Equals(m.Tags["transport.udp.outcome"], outcome));
+
+        /// <summary>Completes once this outcome has <paramref name="count"/> measurements, waking on each new one.</summary>
+        public async Task WaitForMeasurementsAsync(int count)
+        {
+            while (Snapshot().Count() < count)
+            {
+                await collector.WaitForMeasurementsAsync(collector.GetMeasurementSnapshot().Count + 1);
+            }
+        }
+
+        public void Dispose() => collector.Dispose();
     }
 }

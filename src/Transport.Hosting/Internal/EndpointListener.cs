@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
@@ -18,17 +19,20 @@ internal sealed class EndpointListener
     private readonly ILogger _logger;
     private readonly TransportMetrics _metrics;
     private readonly ConnectionRegistry _registry;
-    private readonly KeyValuePair<string, object?> _tag;
     private readonly ConcurrentDictionary<ConnectionContext, byte> _connections = new();
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _unbinding = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly bool _connectionSpans;
     private long _active;
+    private long _queued;
     private int _stopping;
+    private int _abortingAtDeadline;
     private int _limitWarned;
     private Task _acceptLoop = Task.CompletedTask;
 
     public EndpointListener(string name, string protocolName, IConnectionListener listener, ConnectionHandler protocol,
-        long? maxConnections, TimeSpan shutdownTimeout, ILogger logger, TransportMetrics metrics, ConnectionRegistry registry)
+        long? maxConnections, TimeSpan shutdownTimeout, ILogger logger, TransportMetrics metrics, ConnectionRegistry registry,
+        bool connectionSpans = false)
     {
         Name = name;
         ProtocolName = protocolName;
@@ -39,7 +43,8 @@ internal sealed class EndpointListener
         _logger = logger;
         _metrics = metrics;
         _registry = registry;
-        _tag = new KeyValuePair<string, object?>("transport.endpoint", name);
+        _connectionSpans = connectionSpans;
+        Telemetry = new EndpointTelemetry(name, protocolName, listener.EndPoint);
     }
 
     public string Name { get; }
@@ -51,6 +56,15 @@ internal sealed class EndpointListener
     public TransportBinding Binding => new(Name, ProtocolName, _listener.EndPoint);
 
     public long ActiveConnections => Interlocked.Read(ref _active);
+
+    /// <summary>Connections handed to the protocol and not yet ended (without those being rejected).</summary>
+    public long ServedConnections => _connections.Count;
+
+    /// <summary>Connections accepted and waiting for a thread to start their protocol.</summary>
+    public long QueuedConnections => Interlocked.Read(ref _queued);
+
+    /// <summary>This endpoint's tag sets.</summary>
+    public EndpointTelemetry Telemetry { get; }
 
     /// <summary>The clock of the accept loop's retry delays.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
@@ -71,6 +85,22 @@ internal sealed class EndpointListener
     public async Task DrainAsync(CancellationToken hostDeadline)
     {
         Volatile.Write(ref _stopping, 1);
+        long started = _metrics.DrainDuration.Enabled ? Stopwatch.GetTimestamp() : 0;
+        try
+        {
+            await DrainOrAbortAsync(hostDeadline).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (started != 0)
+            {
+                _metrics.DrainDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, Telemetry.Endpoint);
+            }
+        }
+    }
+
+    private async Task DrainOrAbortAsync(CancellationToken hostDeadline)
+    {
         if (Interlocked.Read(ref _active) == 0)
         {
             _drained.TrySetResult();
@@ -95,7 +125,8 @@ internal sealed class EndpointListener
 
         long remaining = Interlocked.Read(ref _active);
         TransportLog.AbortingAtDeadline(_logger, remaining, Name);
-        _metrics.Aborted.Add(remaining, _tag);
+        _metrics.DrainAborted.Add(remaining, Telemetry.Endpoint);
+        Volatile.Write(ref _abortingAtDeadline, 1);
         foreach (ConnectionContext connection in _connections.Keys)
         {
             connection.Abort(new ConnectionAbortedException("The server is shutting down and the shutdown deadline passed."));
@@ -150,12 +181,14 @@ internal sealed class EndpointListener
 
             backoff.Succeed();
 
+            // Read only while someone records durations or traces; otherwise no clock per connection.
+            long acceptedAt = _metrics.Duration.Enabled || TransportMetrics.ActivitySource.HasListeners() ? Stopwatch.GetTimestamp() : 0;
             long active = Interlocked.Increment(ref _active);
             if (active > _maxConnections || Volatile.Read(ref _stopping) != 0)
             {
                 try
                 {
-                    Reject(connection);
+                    Reject(connection, acceptedAt, overLimit: active > _maxConnections);
                 }
                 catch (Exception ex)
                 {
@@ -167,10 +200,9 @@ internal sealed class EndpointListener
             }
 
             _connections.TryAdd(connection, 0);
-            _metrics.Active.Add(1, _tag);
-            _metrics.Accepted.Add(1, _tag);
-            ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Listener.RunConnectionAsync(state.Connection),
-                (Listener: this, Connection: connection), preferLocal: false);
+            Interlocked.Increment(ref _queued);
+            ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Listener.RunConnectionAsync(state.Connection, state.AcceptedAt),
+                (Listener: this, Connection: connection, AcceptedAt: acceptedAt), preferLocal: false);
         }
     }
 
@@ -179,7 +211,8 @@ internal sealed class EndpointListener
     {
         TimeSpan delay = backoff.Fail(out bool episodeStarted);
         string errorType = RetryBackoff.ErrorType(error);
-        _metrics.AcceptErrors.Add(1, _tag, new KeyValuePair<string, object?>("error.type", errorType));
+        var tags = new System.Diagnostics.TagList(Telemetry.Endpoint) { { "error.type", errorType } };
+        _metrics.AcceptErrors.Add(1, in tags);
         if (episodeStarted)
         {
             TransportLog.AcceptFailing(_logger, Name, errorType, RetryBackoff.MaxDelay.TotalSeconds, error);
@@ -192,10 +225,16 @@ internal sealed class EndpointListener
         return await backoff.WaitAsync(delay, _unbinding.Task, CancellationToken.None).ConfigureAwait(false);
     }
 
-    private void Reject(ConnectionContext connection)
+    private void Reject(ConnectionContext connection, long acceptedAt, bool overLimit)
     {
         long limit = _maxConnections ?? 0;
-        _metrics.Rejected.Add(1, _tag);
+        _metrics.Rejected.Add(1, Telemetry.Endpoint);
+        if (overLimit && acceptedAt != 0)
+        {
+            _metrics.Duration.Record(Stopwatch.GetElapsedTime(acceptedAt).TotalSeconds,
+                Telemetry.EndedWith(Transport.Internal.ConnectionEndReasons.MaxConcurrentConnectionsExceeded));
+        }
+
         if (Interlocked.Exchange(ref _limitWarned, 1) == 0)
         {
             TransportLog.ConnectionLimitReached(_logger, Name, limit);
@@ -222,10 +261,17 @@ internal sealed class EndpointListener
         }
     }
 
-    private async Task RunConnectionAsync(ConnectionContext connection)
+    private async Task RunConnectionAsync(ConnectionContext connection, long acceptedAt)
     {
         // Queued and never awaited: every failure must end here, caught and logged, and the connection disposed.
+        Interlocked.Decrement(ref _queued);
         bool debug = _logger.IsEnabled(LogLevel.Debug);
+        string? endReason = null;
+
+        // Every line logged while the protocol runs, the protocol's own included, carries the connection and endpoint
+        // (as Kestrel's ConnectionId scope does). Skipped when nothing logs at all.
+        using IDisposable? scope = _logger.IsEnabled(LogLevel.Critical) ? _logger.BeginScope(new ConnectionLogScope(connection.ConnectionId, Name)) : null;
+        Activity? connectionSpan = StartSpans(connection, acceptedAt);
         try
         {
             if (debug)
@@ -236,24 +282,27 @@ internal sealed class EndpointListener
             // Unregistered when the protocol returns, before the connection is disposed below.
             await using System.Runtime.CompilerServices.ConfiguredAsyncDisposable registration = _registry.Register(connection, Name).ConfigureAwait(false);
             await _protocol.OnConnectedAsync(connection).ConfigureAwait(false);
+            endReason = EndReasonWithoutException(connection);
         }
         catch (ProtocolViolationException ex)
         {
             // The client's bad input, not a fault of ours: no stack trace, no Error, one line and a count.
-            _metrics.InvalidInput.Add(1, _tag, new KeyValuePair<string, object?>("transport.protocol", ProtocolName));
+            endReason = ConnectionEndReasons.InvalidInput;
             TransportLog.InvalidInput(_logger, connection.ConnectionId, Name, ProtocolName, ex.Message);
         }
         catch (Exception ex) when (ex is ConnectionResetException or ConnectionAbortedException or IOException)
         {
+            endReason = EndReasonWithoutException(connection) ?? (ex is ConnectionResetException ? ConnectionEndReasons.ConnectionReset : ConnectionEndReasons.IOError);
             TransportLog.ConnectionEndedByTransport(_logger, connection.ConnectionId, Name, ex.Message);
         }
         catch (OperationCanceledException ex) when (connection.ConnectionClosed.IsCancellationRequested)
         {
+            endReason = EndReasonWithoutException(connection);
             TransportLog.ConnectionEndedByTransport(_logger, connection.ConnectionId, Name, ex.Message);
         }
         catch (Exception ex)
         {
-            _metrics.ProtocolErrors.Add(1, _tag);
+            endReason = ConnectionEndReasons.ProtocolError;
             TransportLog.ProtocolFailed(_logger, ProtocolName, connection.ConnectionId, Name, ex);
         }
         finally
@@ -268,12 +317,103 @@ internal sealed class EndpointListener
             }
 
             _connections.TryRemove(connection, out _);
-            _metrics.Active.Add(-1, _tag);
+            if (connection is TransportConnection { EndReason: { } known })
+            {
+                endReason = known;
+            }
+
+            try
+            {
+                RecordEnd(connection, acceptedAt, endReason, connectionSpan);
+            }
+            catch (Exception ex)
+            {
+                // A MeterListener or ActivityListener callback runs inside Record and Stop: code we did not write.
+                TransportLog.TelemetryFailed(_logger, connection.ConnectionId, Name, ex);
+            }
+
             if (debug)
             {
                 TransportLog.ConnectionClosed(_logger, connection.ConnectionId, Name);
             }
             OnConnectionEnded();
+        }
+    }
+
+    /// <summary>
+    /// The accept span (accept to protocol start, ended here) and, when <c>Telemetry:ConnectionSpans</c> is on, the
+    /// connection span it belongs to, current while the protocol runs so the protocol's own spans nest under it.
+    /// </summary>
+    private Activity? StartSpans(ConnectionContext connection, long acceptedAt)
+    {
+        ActivitySource source = TransportMetrics.ActivitySource;
+        if (acceptedAt == 0 || !source.HasListeners())
+        {
+            return null;
+        }
+
+        DateTimeOffset acceptedUtc = DateTimeOffset.UtcNow - Stopwatch.GetElapsedTime(acceptedAt);
+        Activity? connectionSpan = _connectionSpans
+            ? source.StartActivity("transport.connection", ActivityKind.Server, parentContext: default, Telemetry.Endpoint, startTime: acceptedUtc)
+            : null;
+        connectionSpan?.SetTag("transport.connection.id", connection.ConnectionId);
+        using (Activity? accept = source.StartActivity("transport.accept", ActivityKind.Internal, connectionSpan?.Context ?? default, Telemetry.Endpoint, startTime: acceptedUtc))
+        {
+            accept?.SetTag("transport.connection.id", connection.ConnectionId);
+        }
+
+        return connectionSpan;
+    }
+
+    /// <summary>Why a connection ended when its protocol did not say: our deadline, the protocol's abort, or a reset.</summary>
+    private string? EndReasonWithoutException(ConnectionContext connection)
+    {
+        if (connection is not TransportConnection transport)
+        {
+            return Volatile.Read(ref _abortingAtDeadline) != 0 ? ConnectionEndReasons.AppShutdownTimeout : null;
+        }
+
+        if (transport.AbortCalled)
+        {
+            return Volatile.Read(ref _abortingAtDeadline) != 0 ? ConnectionEndReasons.AppShutdownTimeout : ConnectionEndReasons.AbortedByApp;
+        }
+
+        return transport.ResetByPeer ? ConnectionEndReasons.ConnectionReset : null;
+    }
+
+    private void RecordEnd(ConnectionContext connection, long acceptedAt, string? endReason, Activity? connectionSpan)
+    {
+        if (connectionSpan is not null)
+        {
+            if (endReason is not null)
+            {
+                connectionSpan.SetTag("error.type", endReason);
+                connectionSpan.SetStatus(ActivityStatusCode.Error);
+            }
+
+            connectionSpan.Dispose();
+        }
+
+        if (_metrics.Io.Enabled && connection is TransportConnection transport)
+        {
+            // Read after DisposeAsync: the transport's loops have ended, so the counts are final.
+            long received = transport.BytesReceived;
+            long sent = transport.BytesSent;
+            if (received != 0)
+            {
+                _metrics.Io.Add(received, Telemetry.Received);
+            }
+
+            if (sent != 0)
+            {
+                _metrics.Io.Add(sent, Telemetry.Transmitted);
+            }
+        }
+
+        // Last: tests (and anything that waits on the end of a connection) see the other measurements first.
+        if (acceptedAt != 0 && _metrics.Duration.Enabled)
+        {
+            _metrics.Duration.Record(Stopwatch.GetElapsedTime(acceptedAt).TotalSeconds, Telemetry.EndedWith(endReason));
         }
     }
 

@@ -60,4 +60,7 @@ internal static partial class TransportLog
 
     [LoggerMessage(18, LogLevel.Debug, "The host failed to start: {Message}")]
     public static partial void StartFailed(ILogger logger, string message, Exception exception);
+
+    [LoggerMessage(40, LogLevel.Error, "Recording the end of connection {ConnectionId} on '{Endpoint}' failed (a metrics or tracing listener threw); the connection is closed and the endpoint carries on.")]
+    public static partial void TelemetryFailed(ILogger logger, string connectionId, string endpoint, Exception exception);
 }

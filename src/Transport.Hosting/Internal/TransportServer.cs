@@ -40,7 +40,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         _protocols = [.. protocols];
         _path = path;
         _logger = loggerFactory.CreateLogger("Transport.Hosting");
-        _metrics = new TransportMetrics(services.GetService<IMeterFactory>());
+        _metrics = new TransportMetrics(services.GetService<IMeterFactory>(), () => _listeners);
         _time = services.GetService<TimeProvider>() ?? TimeProvider.System;
     }
 
@@ -157,7 +157,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
             }
 
             bound.Add(new EndpointListener(name, protocolName, listener, protocol, maxConnections, shutdownTimeout,
-                _logger, _metrics, _services.GetRequiredService<ConnectionRegistry>()) { Time = _time });
+                _logger, _metrics, _services.GetRequiredService<ConnectionRegistry>(), _options.Value.Telemetry.ConnectionSpans) { Time = _time });
         }
     }
 

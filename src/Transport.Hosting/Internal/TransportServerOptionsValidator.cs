@@ -80,6 +80,8 @@ internal sealed class TransportServerOptionsValidator(
             .Text(nameof(TransportEndpointOptions.Protocol))
             .Section(nameof(TransportEndpointOptions.Limits), s_limits))
         .Section(nameof(TransportServerOptions.Limits), s_limits)
+        .Section(nameof(TransportServerOptions.Telemetry), new ConfigurationSchema()
+            .TrueOrFalse(nameof(TransportTelemetryOptions.ConnectionSpans)))
         .OneOf<UnknownKeyHandling>(nameof(TransportServerOptions.UnknownKeys));
 
     private void CheckUnknownKeys(Microsoft.Extensions.Configuration.IConfiguration section, UnknownKeyHandling handling, List<string> failures)

@@ -40,7 +40,11 @@ internal sealed class MemoryConnection : TransportConnection
     /// <summary>Called by the pump into this end when the peer's side has ended.</summary>
     public void SignalConnectionClosed() => OnConnectionClosed();
 
-    public override void Abort(ConnectionAbortedException? abortReason) => _pair.Abort(this, AbortReasonOrDefault(abortReason));
+    public override void Abort(ConnectionAbortedException? abortReason)
+    {
+        MarkAborted();
+        _pair.Abort(this, AbortReasonOrDefault(abortReason));
+    }
 
     protected override async ValueTask CloseTransportAsync()
     {

@@ -73,6 +73,9 @@ internal sealed class MemoryConnectionPair
                     {
                         writer.Write(segment.Span);
                     }
+
+                    from.CountSent(buffer.Length);
+                    to.CountReceived(buffer.Length);
                 }
 
                 reader.AdvanceTo(buffer.End);
@@ -102,6 +105,7 @@ internal sealed class MemoryConnectionPair
                 if (_aborted)
                 {
                     MemoryConnection origin = Server.AbortReason is not null ? Server : Client;
+                    (origin == Server ? Client : Server).MarkReset();
                     toError = to == origin ? origin.AbortReason : new ConnectionResetException("The peer aborted the connection.");
                     fromError = from == origin ? origin.AbortReason : new ConnectionResetException("The peer aborted the connection.");
                 }

@@ -98,6 +98,8 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
             _abortReason = abortReason;
         }
 
+        MarkAborted();
+
         SocketsLog.ConnectionAborted(_logger, ConnectionId, abortReason.Message);
         _output.Reader.CancelPendingRead();
         _socket.Dispose();
@@ -156,6 +158,7 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
                 }
 
                 input.Advance(received);
+                CountReceived(received);
                 moreLikely = received == buffer.Length;
 
                 // Take what the kernel already holds before flushing, so the protocol reads it in one go and answers
@@ -181,6 +184,7 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
                     }
 
                     input.Advance(received);
+                    CountReceived(received);
                     batched += received;
                     moreLikely = received == buffer.Length;
                 }
@@ -277,6 +281,7 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
                             // A send may take only part of a long sequence (see SocketAwaitableEventArgs.MaxSendSegments).
                             int sent = await sender.SendAsync(_socket, unsent).ConfigureAwait(false);
                             unsent = unsent.Slice(sent);
+                            CountSent(sent);
                         }
                     }
                     finally
@@ -326,6 +331,7 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
                 return new ConnectionAbortedException("The connection was aborted.", ex);
             case SocketException socket when SocketErrors.IsConnectionReset(socket.SocketErrorCode):
                 SocketsLog.ConnectionReset(_logger, ConnectionId, socket.SocketErrorCode);
+                MarkReset();
                 return new ConnectionResetException(ex.Message, ex);
             default:
                 SocketsLog.ConnectionError(_logger, ConnectionId, ex);

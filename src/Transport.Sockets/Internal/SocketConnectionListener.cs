@@ -179,7 +179,14 @@ internal sealed class SocketConnectionListener : IConnectionListener
         TimeSpan delay = _backoff.Fail(out bool episodeStarted);
         string url = TransportUrl.Format(EndPoint);
         string errorType = RetryBackoff.ErrorType(error);
-        _metrics.AcceptErrors.Add(1, new KeyValuePair<string, object?>("transport.url", url), new KeyValuePair<string, object?>("error.type", errorType));
+        var tags = new System.Diagnostics.TagList();
+        foreach (KeyValuePair<string, object?> tag in Transport.Internal.TransportTelemetry.ServerTags(EndPoint))
+        {
+            tags.Add(tag);
+        }
+
+        tags.Add("error.type", errorType);
+        _metrics.AcceptErrors.Add(1, in tags);
         if (episodeStarted)
         {
             // The OS error says it all; a stack trace only helps when the failure is not the OS's.

@@ -49,7 +49,13 @@ internal sealed class UdpConnection : TransportConnection
     public bool Deliver(ReadOnlySpan<byte> datagram)
     {
         Touch();
-        return _input.TryEnqueue(datagram);
+        if (!_input.TryEnqueue(datagram))
+        {
+            return false;
+        }
+
+        CountReceived(datagram.Length);
+        return true;
     }
 
     /// <summary>Ends the protocol's input (idle timeout, shutdown, or an error such as an ICMP unreachable).</summary>
@@ -70,10 +76,12 @@ internal sealed class UdpConnection : TransportConnection
         try
         {
             await _channel.SendAsync(this, datagram, cancellationToken).ConfigureAwait(false);
+            CountSent(datagram.Length);
         }
         catch (SocketException ex) when (UdpErrors.IsPeerUnreachable(ex.SocketErrorCode))
         {
             Volatile.Write(ref _outputClosed, 1);
+            MarkReset();
             EndInput(UdpErrors.PeerUnreachable(RemoteEndPoint, ex));
             throw UdpErrors.PeerUnreachable(RemoteEndPoint, ex);
         }
@@ -92,6 +100,11 @@ internal sealed class UdpConnection : TransportConnection
     public void OnBatchedSendFailed(SocketException ex)
     {
         Volatile.Write(ref _outputClosed, 1);
+        if (UdpErrors.IsPeerUnreachable(ex.SocketErrorCode))
+        {
+            MarkReset();
+        }
+
         EndInput(UdpErrors.IsPeerUnreachable(ex.SocketErrorCode)
             ? UdpErrors.PeerUnreachable(RemoteEndPoint, ex)
             : new ConnectionAbortedException($"Sending to {RemoteEndPoint} failed: {ex.Message}", ex));
@@ -99,6 +112,7 @@ internal sealed class UdpConnection : TransportConnection
 
     public override void Abort(ConnectionAbortedException? abortReason)
     {
+        MarkAborted();
         Volatile.Write(ref _outputClosed, 1);
         EndInput(AbortReasonOrDefault(abortReason));
     }

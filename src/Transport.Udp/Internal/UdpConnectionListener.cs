@@ -17,7 +17,7 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
     private readonly Socket _socket;
     private readonly UdpTransportOptions _options;
     private readonly ILogger _logger;
-    private readonly UdpMetrics _metrics;
+    private readonly UdpEndpointMetrics _metrics;
     private readonly string _name;
     private readonly UdpSessionTable _sessions;
     private readonly Channel<UdpConnection> _accepted = Channel.CreateUnbounded<UdpConnection>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
@@ -31,13 +31,13 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
     {
         _options = options;
         _logger = logger;
-        _metrics = metrics;
         _socket = UdpListenSocket.Bind(endpoint, options);
         EndPoint = new UdpEndPoint(_socket.LocalEndPoint!);
         _name = EndPoint.ToString()!;
-        _sessions = new UdpSessionTable(options.MaxSessions, metrics, logger, _name);
+        _metrics = metrics.For(EndPoint);
+        _sessions = new UdpSessionTable(options.MaxSessions, _metrics, logger, _name);
         _idleSweep = new UdpIdleSweep(_sessions, options.SessionIdleTimeout, logger, _name);
-        _receiver = new UdpReceiver(_socket, options, metrics, logger, _name, Dispatch, _closing.Task);
+        _receiver = new UdpReceiver(_socket, options, _metrics, logger, _name, Dispatch, _closing.Task);
 
         // Runs until the socket closes (after unbind, with the last session); it contains its own faults.
         _ = _receiver.RunAsync();
@@ -140,8 +140,11 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
             }
         }
 
-        _metrics.Received.Add(1);
-        if (!session.Deliver(datagram))
+        if (session.Deliver(datagram))
+        {
+            _metrics.Received.Add(1);
+        }
+        else
         {
             _metrics.Dropped.Add(1);
             UdpLog.QueueFull(_logger, _name, session.ConnectionId, session.RemoteEndPoint?.ToString());

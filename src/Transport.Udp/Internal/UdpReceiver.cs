@@ -16,14 +16,14 @@ internal delegate void DatagramHandler(SocketAddress address, ReadOnlySpan<byte>
 /// </summary>
 internal sealed class UdpReceiver
 {
-    private readonly UdpMetrics _metrics;
+    private readonly UdpEndpointMetrics _metrics;
     private readonly ILogger _logger;
     private readonly IPEndPoint _localEndPoint;
     private readonly Task _closing;
     private readonly HashSet<SocketAddress> _oversizeLogged = [];
     private UdpSendBatch? _sends;
 
-    public UdpReceiver(Socket socket, UdpTransportOptions options, UdpMetrics metrics, ILogger logger, string name, DatagramHandler dispatch, Task closing)
+    public UdpReceiver(Socket socket, UdpTransportOptions options, UdpEndpointMetrics metrics, ILogger logger, string name, DatagramHandler dispatch, Task closing)
     {
         Socket = socket;
         MaxDatagramSize = options.MaxDatagramSize;
@@ -97,7 +97,7 @@ internal sealed class UdpReceiver
     public async Task<bool> BackOffAsync(RetryBackoff backoff, string errorType, string reason, Exception? exception)
     {
         TimeSpan delay = backoff.Fail(out bool episodeStarted);
-        _metrics.ReceiveErrors.Add(1, new KeyValuePair<string, object?>("transport.url", Name), new KeyValuePair<string, object?>("error.type", errorType));
+        _metrics.ReceiveError(errorType);
         if (episodeStarted)
         {
             UdpLog.ReceiveFailing(_logger, Name, errorType, reason, RetryBackoff.MaxDelay.TotalSeconds, exception);

@@ -7,9 +7,9 @@ namespace Transport.Udp.Internal;
 
 /// <summary>
 /// The listener's sessions by peer address: found for each datagram without allocating, bounded by
-/// <see cref="UdpTransportOptions.MaxSessions"/>, counted in <c>transport.udp.sessions</c>.
+/// <see cref="UdpTransportOptions.MaxSessions"/>, counted in <c>transport.udp.active_sessions</c>.
 /// </summary>
-internal sealed class UdpSessionTable(int maxSessions, UdpMetrics metrics, ILogger logger, string name)
+internal sealed class UdpSessionTable(int maxSessions, UdpEndpointMetrics metrics, ILogger logger, string name)
 {
     private readonly ConcurrentDictionary<SocketAddress, UdpConnection> _sessions = new();
     private int _limitWarned;
