@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using Transport;
 using Transport.Hosting;
 using Transport.Hosting.Internal;
+using Transport.Hosting.Internal.Middleware;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -41,7 +42,9 @@ public static class TransportServiceCollectionExtensions
         services.TryAddSingleton<ITransportServer>(static sp => sp.GetRequiredService<TransportServer>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, TransportServer>(static sp => sp.GetRequiredService<TransportServer>()));
         services.TryAddSingleton(new TransportConfigurationPath("Transport"));
-        return new TransportBuilder(services);
+        var builder = new TransportBuilder(services);
+        builder.AddConnectionMiddleware<LoggingConnectionMiddleware, ConnectionLoggingOptions>(LoggingConnectionMiddleware.Name, ConnectionLoggingOptions.Bind);
+        return builder;
     }
 
     /// <summary>

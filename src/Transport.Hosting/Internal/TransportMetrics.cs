@@ -20,6 +20,8 @@ internal sealed class TransportMetrics
 
         AcceptErrors = meter.CreateCounter<long>("transport.accept.errors", "{error}",
             "Exceptions from a transport's AcceptAsync; the endpoint retries with a growing delay. (The socket transport retries its own errors and counts them in the Transport.Sockets meter.)");
+        TlsHandshakeFailures = meter.CreateCounter<long>("transport.tls.handshake_failures", "{connection}",
+            "Connections closed because the client did not complete the TLS handshake (it failed, or the handshake timeout passed).");
     }
 
     public UpDownCounter<long> Active { get; }
@@ -36,4 +38,10 @@ internal sealed class TransportMetrics
 
     /// <summary>Tagged with <c>transport.endpoint</c> and <c>error.type</c> (the exception's type).</summary>
     public Counter<long> AcceptErrors { get; }
+
+    /// <summary>Tagged with <c>transport.endpoint</c> and <c>error.type</c> (<c>tls_handshake_failed</c>, <c>tls_handshake_timeout</c>).</summary>
+    public Counter<long> TlsHandshakeFailures { get; }
+
+    public void CountTlsHandshakeFailure(string endpoint, string errorType) =>
+        TlsHandshakeFailures.Add(1, new KeyValuePair<string, object?>("transport.endpoint", endpoint), new KeyValuePair<string, object?>("error.type", errorType));
 }

@@ -5,6 +5,7 @@ using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Transport.Hosting.Internal.Middleware;
 
 namespace Transport.Hosting.Internal;
 
@@ -18,6 +19,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
     private readonly IServiceProvider _services;
     private readonly ITransportFactory[] _transports;
     private readonly ProtocolRegistration[] _protocols;
+    private readonly ConnectionMiddlewareRegistration[] _middleware;
     private readonly TransportConfigurationPath _path;
     private readonly ILogger _logger;
     private readonly TransportMetrics _metrics;
@@ -29,6 +31,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         IServiceProvider services,
         IEnumerable<ITransportFactory> transports,
         IEnumerable<ProtocolRegistration> protocols,
+        IEnumerable<ConnectionMiddlewareRegistration> middleware,
         TransportConfigurationPath path,
         ILoggerFactory loggerFactory)
     {
@@ -36,6 +39,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         _services = services;
         _transports = [.. transports];
         _protocols = [.. protocols];
+        _middleware = [.. middleware];
         _path = path;
         _logger = loggerFactory.CreateLogger("Transport.Hosting");
         _metrics = new TransportMetrics(services.GetService<IMeterFactory>());
@@ -61,7 +65,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         {
             foreach ((string name, TransportEndpointOptions endpoint) in options.Endpoints.OrderBy(e => e.Key, StringComparer.OrdinalIgnoreCase))
             {
-                await BindEndpointAsync(name, endpoint, options.Limits, bound, cancellationToken).ConfigureAwait(false);
+                await BindEndpointAsync(name, endpoint, options, bound, cancellationToken).ConfigureAwait(false);
             }
         }
         catch
@@ -93,9 +97,10 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         await Task.WhenAll(listeners.Select(l => l.DrainAsync(cancellationToken))).ConfigureAwait(false);
     }
 
-    private async Task BindEndpointAsync(string name, TransportEndpointOptions endpoint, TransportLimits global,
+    private async Task BindEndpointAsync(string name, TransportEndpointOptions endpoint, TransportServerOptions options,
         List<EndpointListener> bound, CancellationToken cancellationToken)
     {
+        TransportLimits global = options.Limits;
         string url = endpoint.Url!;
         string protocolName = endpoint.Protocol!;
         ConnectionHandler protocol = ResolveProtocol(protocolName);
@@ -107,6 +112,10 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         };
         long? maxConnections = limits.MaxConcurrentConnections ?? global.MaxConcurrentConnections;
         TimeSpan shutdownTimeout = limits.ShutdownTimeout ?? global.ShutdownTimeout ?? TransportLimits.DefaultShutdownTimeout;
+
+        ConnectionDelegate application = EndpointPipeline.Build($"{_path.Path}:Endpoints:{name}", _path.Path, name, endpoint, options.EndpointDefaults,
+            _middleware, _services, protocol, protocolName, _logger, _metrics, _time, out string pipeline);
+        TransportLog.Pipeline(_logger, name, pipeline);
 
         IReadOnlyList<EndPoint> addresses = TransportUrl.ParseListenEndPoints(url);
         foreach (EndPoint address in addresses)
@@ -134,7 +143,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
                     $"{_path.Path}:Endpoints:{name} ('{url}'): cannot listen on {TransportUrl.Format(address)}: {ex.Message}", ex);
             }
 
-            bound.Add(new EndpointListener(name, protocolName, listener, protocol, maxConnections, shutdownTimeout,
+            bound.Add(new EndpointListener(name, protocolName, listener, application, maxConnections, shutdownTimeout,
                 _logger, _metrics, _services.GetRequiredService<ConnectionRegistry>()) { Time = _time });
         }
     }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using Microsoft.Extensions.Options;
+using Transport.Hosting.Internal.Middleware;
 
 namespace Transport.Hosting.Internal;
 
@@ -11,6 +12,8 @@ namespace Transport.Hosting.Internal;
 internal sealed class TransportServerOptionsValidator(
     IEnumerable<ProtocolRegistration> protocols,
     IEnumerable<ITransportFactory> transports,
+    IEnumerable<ConnectionMiddlewareRegistration> middleware,
+    IServiceProvider services,
     TransportConfigurationPath path) : IValidateOptions<TransportServerOptions>
 {
     public ValidateOptionsResult Validate(string? name, TransportServerOptions options)
@@ -46,6 +49,7 @@ internal sealed class TransportServerOptionsValidator(
             }
 
             ValidateLimits($"{prefix}:Limits", endpoint.Limits, failures);
+            EndpointPipeline.Validate(prefix, root, key, endpoint, options.EndpointDefaults, [.. middleware], services, failures);
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

@@ -1,0 +1,175 @@
+using System.Globalization;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using Transport.Hosting.Internal.Tls;
+
+namespace Transport.Hosting.Internal.Middleware;
+
+/// <summary>
+/// An endpoint's connection pipeline: the built-in middleware at fixed positions (TLS first), then the endpoint's
+/// <c>Middleware</c> list in order, then the protocol. The same checks run when the options are validated and when the
+/// pipeline is built, so what passed validation builds.
+/// </summary>
+internal static class EndpointPipeline
+{
+    public const string TlsName = "tls";
+
+    public static void Validate(string prefix, string root, string endpointName, TransportEndpointOptions endpoint, TransportEndpointDefaults defaults,
+        IReadOnlyList<ConnectionMiddlewareRegistration> registered, IServiceProvider services, List<string> failures)
+    {
+        bool datagram = IsDatagram(endpoint.Url);
+        TlsSettings? tls = TlsSettings.Resolve(endpoint, defaults, prefix, root);
+        if (tls is not null)
+        {
+            if (datagram)
+            {
+                failures.Add($"{prefix}:Tls: TLS needs a byte stream and cannot serve the datagram endpoint '{endpoint.Url}'; use tcp://, unix: or memory://.");
+            }
+            else
+            {
+                ValidateTls(tls, failures);
+            }
+        }
+
+        var context = new ConnectionMiddlewareContext(endpointName, endpoint.Url ?? "", services);
+        for (int i = 0; i < endpoint.Middleware.Count; i++)
+        {
+            string key = $"{prefix}:Middleware:{i.ToString(CultureInfo.InvariantCulture)}";
+            ConnectionMiddlewareRegistration? registration = Find(endpoint.Middleware[i], key, registered, failures);
+            if (registration is null)
+            {
+                continue;
+            }
+
+            if (datagram && registration.StreamOnly)
+            {
+                failures.Add($"{key} '{registration.Name}' needs a byte stream and cannot serve the datagram endpoint '{endpoint.Url}'; use tcp://, unix: or memory://.");
+                continue;
+            }
+
+            registration.Prepare(endpoint.Middleware[i], context, key, failures);
+        }
+    }
+
+    /// <summary>Builds the pipeline; <paramref name="description"/> says what runs, in order, for the log.</summary>
+    /// <exception cref="InvalidOperationException">The configuration no longer holds (e.g. the certificate file went away since validation).</exception>
+    public static ConnectionDelegate Build(string prefix, string root, string endpointName, TransportEndpointOptions endpoint, TransportEndpointDefaults defaults,
+        IReadOnlyList<ConnectionMiddlewareRegistration> registered, IServiceProvider services, ConnectionHandler protocol, string protocolName,
+        ILogger logger, TransportMetrics metrics, TimeProvider time, out string description)
+    {
+        var failures = new List<string>();
+        var context = new ConnectionMiddlewareContext(endpointName, endpoint.Url ?? "", services);
+        var names = new List<string>();
+        var builder = new ConnectionBuilder(services);
+
+        TlsSettings? tls = TlsSettings.Resolve(endpoint, defaults, prefix, root);
+        if (tls is not null)
+        {
+            X509Certificate2 certificate = LoadCertificate(tls);
+            var serverOptions = tls.CreateServerOptions(certificate);
+            TlsLog.CertificateLoaded(logger, endpointName, certificate.Subject, certificate.Thumbprint, certificate.NotAfter.ToUniversalTime());
+            builder.Use(next => new TlsServerMiddleware(next, endpointName, tls, serverOptions, logger, metrics, time).OnConnectionAsync);
+            names.Add(TlsName);
+        }
+
+        for (int i = 0; i < endpoint.Middleware.Count; i++)
+        {
+            string key = $"{prefix}:Middleware:{i.ToString(CultureInfo.InvariantCulture)}";
+            ConnectionMiddlewareRegistration? registration = Find(endpoint.Middleware[i], key, registered, failures);
+            Func<ConnectionDelegate, ConnectionDelegate>? factory = registration?.Prepare(endpoint.Middleware[i], context, key, failures);
+            if (factory is null)
+            {
+                throw new InvalidOperationException(string.Join(" ", failures));
+            }
+
+            builder.Use(factory);
+            names.Add(registration!.Name);
+        }
+
+        builder.Run(protocol.OnConnectedAsync);
+        var text = new StringBuilder();
+        foreach (string name in names)
+        {
+            text.Append(name).Append(" → ");
+        }
+
+        description = text.Append("protocol '").Append(protocolName).Append('\'').ToString();
+        return builder.Build();
+    }
+
+    private static X509Certificate2 LoadCertificate(TlsSettings tls)
+    {
+        try
+        {
+            return CertificateLoader.Load(tls.Certificate, tls.CertificateKey);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new InvalidOperationException(ex.Message, ex);
+        }
+    }
+
+    private static void ValidateTls(TlsSettings tls, List<string> failures)
+    {
+        if (!tls.Certificate.IsSet)
+        {
+            failures.Add($"{tls.CertificateKey} is missing: set Path (PEM with KeyPath, or PKCS#12 with Password) or Subject (a certificate store), on the endpoint or under EndpointDefaults:Tls:Certificate.");
+        }
+        else
+        {
+            try
+            {
+                CertificateLoader.Load(tls.Certificate, tls.CertificateKey).Dispose();
+            }
+            catch (InvalidDataException ex)
+            {
+                failures.Add(ex.Message);
+            }
+        }
+
+        if (tls.HandshakeTimeout <= TimeSpan.Zero)
+        {
+            failures.Add($"{tls.HandshakeTimeoutKey} must be positive (was {tls.HandshakeTimeout}).");
+        }
+
+        foreach (string protocol in tls.ApplicationProtocols)
+        {
+            int length = Encoding.UTF8.GetByteCount(protocol ?? "");
+            if (length is 0 or > 255)
+            {
+                failures.Add($"{tls.ApplicationProtocolsKey} '{protocol}': an ALPN protocol name is 1 to 255 bytes.");
+            }
+        }
+    }
+
+    private static ConnectionMiddlewareRegistration? Find(IConfigurationSection element, string key,
+        IReadOnlyList<ConnectionMiddlewareRegistration> registered, List<string> failures)
+    {
+        string? name = element.Value ?? element["Name"];
+        if (string.IsNullOrWhiteSpace(name))
+        {
+            failures.Add($"{key}:Name is missing. Registered middleware: {Names(registered)}.");
+            return null;
+        }
+
+        ConnectionMiddlewareRegistration? registration = registered.FirstOrDefault(r => string.Equals(r.Name, name, StringComparison.OrdinalIgnoreCase));
+        if (registration is null)
+        {
+            string hint = string.Equals(name, TlsName, StringComparison.OrdinalIgnoreCase) ? " TLS is built in: configure it under the endpoint's Tls section." : "";
+            failures.Add($"{key} '{name}' is not registered connection middleware. Registered middleware: {Names(registered)}.{hint}");
+        }
+
+        return registration;
+    }
+
+    private static string Names(IReadOnlyList<ConnectionMiddlewareRegistration> registered) =>
+        registered.Count == 0
+            ? "(none: register one with AddConnectionMiddleware)"
+            : string.Join(", ", registered.Select(r => r.Name).Order(StringComparer.OrdinalIgnoreCase));
+
+    private static bool IsDatagram(string? url) =>
+        url is not null && url.TrimStart().StartsWith("udp:", StringComparison.OrdinalIgnoreCase);
+}

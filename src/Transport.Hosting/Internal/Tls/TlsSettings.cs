@@ -1,0 +1,68 @@
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+
+namespace Transport.Hosting.Internal.Tls;
+
+/// <summary>An endpoint's TLS options with the server-wide defaults filled in, and the keys to name in messages.</summary>
+internal sealed class TlsSettings
+{
+    private TlsSettings(TransportTlsOptions endpoint, TransportTlsOptions defaults, string endpointKey, string defaultsKey)
+    {
+        bool own = endpoint.Certificate.IsSet;
+        Certificate = own ? endpoint.Certificate : defaults.Certificate;
+        CertificateKey = (own ? endpointKey : defaultsKey) + ":Certificate";
+        SslProtocols = endpoint.SslProtocols ?? defaults.SslProtocols ?? SslProtocols.None;
+        ClientCertificateMode = endpoint.ClientCertificateMode ?? defaults.ClientCertificateMode ?? TlsClientCertificateMode.NoCertificate;
+        ApplicationProtocols = endpoint.ApplicationProtocols.Count > 0 ? endpoint.ApplicationProtocols : defaults.ApplicationProtocols;
+        ApplicationProtocolsKey = (endpoint.ApplicationProtocols.Count > 0 ? endpointKey : defaultsKey) + ":ApplicationProtocols";
+        HandshakeTimeout = endpoint.HandshakeTimeout ?? defaults.HandshakeTimeout ?? TransportTlsOptions.DefaultHandshakeTimeout;
+        HandshakeTimeoutKey = (endpoint.HandshakeTimeout is null ? defaultsKey : endpointKey) + ":HandshakeTimeout";
+    }
+
+    public TransportCertificateOptions Certificate { get; }
+
+    public string CertificateKey { get; }
+
+    public SslProtocols SslProtocols { get; }
+
+    public TlsClientCertificateMode ClientCertificateMode { get; }
+
+    public IReadOnlyList<string> ApplicationProtocols { get; }
+
+    public string ApplicationProtocolsKey { get; }
+
+    public TimeSpan HandshakeTimeout { get; }
+
+    public string HandshakeTimeoutKey { get; }
+
+    /// <summary>The endpoint's effective TLS settings, or null when it serves no TLS.</summary>
+    public static TlsSettings? Resolve(TransportEndpointOptions endpoint, TransportEndpointDefaults defaults, string endpointKey, string root) =>
+        endpoint.Tls is { Enabled: not false } tls
+            ? new TlsSettings(tls, defaults.Tls, endpointKey + ":Tls", root + ":EndpointDefaults:Tls")
+            : null;
+
+    /// <summary>The options every handshake on the endpoint uses, with <paramref name="certificate"/>.</summary>
+    public SslServerAuthenticationOptions CreateServerOptions(X509Certificate2 certificate)
+    {
+        var options = new SslServerAuthenticationOptions
+        {
+            ServerCertificateContext = SslStreamCertificateContext.Create(certificate, additionalCertificates: null, offline: true),
+            EnabledSslProtocols = SslProtocols,
+            ClientCertificateRequired = ClientCertificateMode != TlsClientCertificateMode.NoCertificate,
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+        };
+        if (ApplicationProtocols.Count > 0)
+        {
+            options.ApplicationProtocols = [.. ApplicationProtocols.Select(p => new SslApplicationProtocol(p))];
+        }
+
+        options.RemoteCertificateValidationCallback = ClientCertificateMode switch
+        {
+            TlsClientCertificateMode.AllowCertificate => static (_, certificate, _, errors) => certificate is null || errors == SslPolicyErrors.None,
+            TlsClientCertificateMode.RequireCertificate => static (_, certificate, _, errors) => certificate is not null && errors == SslPolicyErrors.None,
+            _ => null,
+        };
+        return options;
+    }
+}
