@@ -25,6 +25,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
     private readonly TransportMetrics _metrics;
     private readonly TimeProvider _time;
     private List<EndpointListener> _listeners = [];
+    private readonly List<IDisposable> _owned = [];
 
     public TransportServer(
         IOptions<TransportServerOptions> options,
@@ -75,6 +76,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
                 await listener.UnbindAsync(CancellationToken.None).ConfigureAwait(false);
             }
 
+            DisposeOwned();
             throw;
         }
 
@@ -95,6 +97,18 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         }
 
         await Task.WhenAll(listeners.Select(l => l.DrainAsync(cancellationToken))).ConfigureAwait(false);
+        DisposeOwned();
+    }
+
+    /// <summary>What the endpoints' pipelines hold beyond a connection's life, such as certificate file watchers.</summary>
+    private void DisposeOwned()
+    {
+        foreach (IDisposable resource in _owned)
+        {
+            resource.Dispose();
+        }
+
+        _owned.Clear();
     }
 
     private async Task BindEndpointAsync(string name, TransportEndpointOptions endpoint, TransportServerOptions options,
@@ -114,7 +128,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         TimeSpan shutdownTimeout = limits.ShutdownTimeout ?? global.ShutdownTimeout ?? TransportLimits.DefaultShutdownTimeout;
 
         ConnectionDelegate application = EndpointPipeline.Build($"{_path.Path}:Endpoints:{name}", _path.Path, name, endpoint, options.EndpointDefaults,
-            _middleware, _services, protocol, protocolName, _logger, _metrics, _time, out string pipeline);
+            _middleware, _services, protocol, protocolName, _logger, _metrics, _time, _owned, out string pipeline);
         TransportLog.Pipeline(_logger, name, pipeline);
 
         IReadOnlyList<EndPoint> addresses = TransportUrl.ParseListenEndPoints(url);

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Configuration;
@@ -58,7 +57,7 @@ internal static class EndpointPipeline
     /// <exception cref="InvalidOperationException">The configuration no longer holds (e.g. the certificate file went away since validation).</exception>
     public static ConnectionDelegate Build(string prefix, string root, string endpointName, TransportEndpointOptions endpoint, TransportEndpointDefaults defaults,
         IReadOnlyList<ConnectionMiddlewareRegistration> registered, IServiceProvider services, ConnectionHandler protocol, string protocolName,
-        ILogger logger, TransportMetrics metrics, TimeProvider time, out string description)
+        ILogger logger, TransportMetrics metrics, TimeProvider time, List<IDisposable> owned, out string description)
     {
         var failures = new List<string>();
         var context = new ConnectionMiddlewareContext(endpointName, endpoint.Url ?? "", services);
@@ -68,10 +67,9 @@ internal static class EndpointPipeline
         TlsSettings? tls = TlsSettings.Resolve(endpoint, defaults, prefix, root);
         if (tls is not null)
         {
-            X509Certificate2 certificate = LoadCertificate(tls);
-            var serverOptions = tls.CreateServerOptions(certificate);
-            TlsLog.CertificateLoaded(logger, endpointName, certificate.Subject, certificate.Thumbprint, certificate.NotAfter.ToUniversalTime());
-            builder.Use(next => new TlsServerMiddleware(next, endpointName, tls, serverOptions, logger, metrics, time).OnConnectionAsync);
+            var certificate = new ServerCertificate(tls, endpointName, logger, time);
+            owned.Add(certificate);
+            builder.Use(next => new TlsServerMiddleware(next, endpointName, tls, certificate, logger, metrics, time).OnConnectionAsync);
             names.Add(TlsName);
         }
 
@@ -98,18 +96,6 @@ internal static class EndpointPipeline
 
         description = text.Append("protocol '").Append(protocolName).Append('\'').ToString();
         return builder.Build();
-    }
-
-    private static X509Certificate2 LoadCertificate(TlsSettings tls)
-    {
-        try
-        {
-            return CertificateLoader.Load(tls.Certificate, tls.CertificateKey);
-        }
-        catch (InvalidDataException ex)
-        {
-            throw new InvalidOperationException(ex.Message, ex);
-        }
     }
 
     private static void ValidateTls(TlsSettings tls, List<string> failures)

@@ -20,15 +20,15 @@ internal sealed class TlsServerMiddleware
     private readonly ILogger _logger;
     private readonly TransportMetrics _metrics;
     private readonly TimeProvider _time;
-    private readonly SslServerAuthenticationOptions _options;
+    private readonly ServerCertificate _certificate;
 
-    public TlsServerMiddleware(ConnectionDelegate next, string endpoint, TlsSettings settings, SslServerAuthenticationOptions options,
+    public TlsServerMiddleware(ConnectionDelegate next, string endpoint, TlsSettings settings, ServerCertificate certificate,
         ILogger logger, TransportMetrics metrics, TimeProvider time)
     {
         _next = next;
         _endpoint = endpoint;
         _handshakeTimeout = settings.HandshakeTimeout;
-        _options = options;
+        _certificate = certificate;
         _logger = logger;
         _metrics = metrics;
         _time = time;
@@ -83,9 +83,9 @@ internal sealed class TlsServerMiddleware
                 (_, hello, state, _) =>
                 {
                     hostName = hello.ServerName ?? "";
-                    return ValueTask.FromResult((SslServerAuthenticationOptions)state!);
+                    return ValueTask.FromResult(((ServerCertificate)state!).Options);
                 },
-                _options, timeout.Token).ConfigureAwait(false);
+                _certificate, timeout.Token).ConfigureAwait(false);
             return hostName;
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !connection.ConnectionClosed.IsCancellationRequested)
