@@ -14,6 +14,13 @@ public sealed class TransportServerOptions
     /// <summary>Limits for every endpoint that does not set its own (<c>Transport:Limits</c>).</summary>
     public TransportLimits Limits { get; set; } = new();
 
+    /// <summary>
+    /// What a key under <c>Transport</c> that no option has (a typo such as <c>Endpionts</c>) does at start: a Warning
+    /// naming it and the closest known key, an error that fails the start, or nothing (<c>Transport:UnknownKeys</c>).
+    /// </summary>
+    /// <remarks>Defaults to <see cref="UnknownKeyHandling.Warn"/>.</remarks>
+    public UnknownKeyHandling UnknownKeys { get; set; } = UnknownKeyHandling.Warn;
+
     /// <summary>Values for every endpoint that does not set its own (<c>Transport:EndpointDefaults</c>).</summary>
     public TransportEndpointDefaults EndpointDefaults { get; set; } = new();
 }
@@ -26,6 +33,19 @@ public sealed class TransportEndpointDefaults
     /// certificate shared by all secure endpoints. Setting them here does not turn TLS on for any endpoint.
     /// </summary>
     public TransportTlsOptions Tls { get; set; } = new();
+}
+
+/// <summary>What the host does at start with a configuration key under <c>Transport</c> that no option has.</summary>
+public enum UnknownKeyHandling
+{
+    /// <summary>Logs a Warning naming the key and the closest known one.</summary>
+    Warn,
+
+    /// <summary>Fails the start with that message.</summary>
+    Error,
+
+    /// <summary>Says nothing.</summary>
+    Ignore,
 }
 
 /// <summary>

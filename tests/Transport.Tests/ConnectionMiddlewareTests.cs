@@ -43,6 +43,7 @@ public sealed class ConnectionMiddlewareTests
     {
         using IHost host = Build(new()
         {
+            ["Transport:UnknownKeys"] = "Error",
             ["Transport:Endpoints:main:Url"] = "tcp://127.0.0.1:0",
             ["Transport:Endpoints:main:Protocol"] = "echo",
             ["Transport:Endpoints:main:Middleware:0"] = "logging",

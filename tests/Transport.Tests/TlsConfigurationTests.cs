@@ -21,6 +21,7 @@ public sealed class TlsConfigurationTests : IDisposable
     {
         using IHost host = Build(new()
         {
+            ["Transport:UnknownKeys"] = "Error",
             ["Transport:EndpointDefaults:Tls:Certificate:Path"] = _certificates.CertificatePath,
             ["Transport:EndpointDefaults:Tls:Certificate:KeyPath"] = _certificates.KeyPath,
             ["Transport:EndpointDefaults:Tls:SslProtocols"] = "Tls13",
@@ -78,6 +79,22 @@ public sealed class TlsConfigurationTests : IDisposable
         {
             await host.StopAsync().DefaultTimeout();
         }
+    }
+
+    [Fact]
+    public async Task MisspelledTlsKey_IsReported_WithTheClosestKnownOne()
+    {
+        OptionsValidationException ex = await StartFailsAsync(new()
+        {
+            ["Transport:UnknownKeys"] = "Error",
+            ["Transport:Endpoints:secure:Url"] = "tcp://127.0.0.1:0",
+            ["Transport:Endpoints:secure:Protocol"] = "echo",
+            ["Transport:Endpoints:secure:Tls:Certificate:Path"] = _certificates.CertificatePath,
+            ["Transport:Endpoints:secure:Tls:Certificate:KeyPath"] = _certificates.KeyPath,
+            ["Transport:Endpoints:secure:Tls:HandshakeTimout"] = "00:00:05",
+        });
+
+        Assert.Contains("Transport:Endpoints:secure:Tls:HandshakeTimout is not a known key; did you mean Transport:Endpoints:secure:Tls:HandshakeTimeout?", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
