@@ -127,4 +127,16 @@ public sealed class TransportLimits
     /// </summary>
     /// <remarks>Defaults to 64 KiB. 0 means no limit.</remarks>
     public long? MaxWriteBufferSize { get; set; }
+
+    /// <summary>The grace period between asking an idle connection to close and aborting it: 5 seconds.</summary>
+    public static readonly TimeSpan IdleCloseGracePeriod = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How long a connection may go without a byte in either direction (a read that returns data, or a completed flush)
+    /// before it is asked to close (<c>IConnectionLifetimeNotificationFeature.RequestClose</c>), then aborted
+    /// <see cref="IdleCloseGracePeriod"/> later if it is still open. Works for any protocol, including those that keep
+    /// no timeouts of their own.
+    /// </summary>
+    /// <remarks>Defaults to none. <c>00:00:00</c> also means none.</remarks>
+    public TimeSpan? IdleTimeout { get; set; }
 }

@@ -22,6 +22,8 @@ internal sealed class TransportMetrics
             "Exceptions from a transport's AcceptAsync; the endpoint retries with a growing delay. (The socket transport retries its own errors and counts them in the Transport.Sockets meter.)");
         TlsHandshakeFailures = meter.CreateCounter<long>("transport.tls.handshake_failures", "{connection}",
             "Connections closed because the client did not complete the TLS handshake (it failed, or the handshake timeout passed).");
+        IdleTimeouts = meter.CreateCounter<long>("transport.connections.idle_timeouts", "{connection}",
+            "Connections asked to close (and aborted after a grace period if still open) because no byte moved for Limits:IdleTimeout.");
     }
 
     public UpDownCounter<long> Active { get; }
@@ -41,6 +43,12 @@ internal sealed class TransportMetrics
 
     /// <summary>Tagged with <c>transport.endpoint</c> and <c>error.type</c> (<c>tls_handshake_failed</c>, <c>tls_handshake_timeout</c>).</summary>
     public Counter<long> TlsHandshakeFailures { get; }
+
+    /// <summary>Tagged with <c>transport.endpoint</c> and <c>error.type</c> = <c>idle_timeout</c>.</summary>
+    public Counter<long> IdleTimeouts { get; }
+
+    public void CountIdleTimeout(string endpoint) =>
+        IdleTimeouts.Add(1, new KeyValuePair<string, object?>("transport.endpoint", endpoint), new KeyValuePair<string, object?>("error.type", "idle_timeout"));
 
     public void CountTlsHandshakeFailure(string endpoint, string errorType) =>
         TlsHandshakeFailures.Add(1, new KeyValuePair<string, object?>("transport.endpoint", endpoint), new KeyValuePair<string, object?>("error.type", errorType));

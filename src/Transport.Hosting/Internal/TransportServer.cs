@@ -70,11 +70,23 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         }
 
         var bound = new List<EndpointListener>();
+        TimeSpan shortestIdle = options.Endpoints.Values
+            .Select(e => IdleTimeout(e, options))
+            .Where(t => t > TimeSpan.Zero)
+            .DefaultIfEmpty(TimeSpan.Zero)
+            .Min();
+        IdleSweeper? idle = null;
+        if (shortestIdle > TimeSpan.Zero)
+        {
+            idle = new IdleSweeper(shortestIdle, _time, _logger, _metrics);
+            _owned.Add(idle);
+        }
+
         try
         {
             foreach ((string name, TransportEndpointOptions endpoint) in options.Endpoints.OrderBy(e => e.Key, StringComparer.OrdinalIgnoreCase))
             {
-                await BindEndpointAsync(name, endpoint, options, bound, cancellationToken).ConfigureAwait(false);
+                await BindEndpointAsync(name, endpoint, options, idle, bound, cancellationToken).ConfigureAwait(false);
             }
         }
         catch
@@ -108,6 +120,9 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         DisposeOwned();
     }
 
+    private static TimeSpan IdleTimeout(TransportEndpointOptions endpoint, TransportServerOptions options) =>
+        endpoint.Limits.IdleTimeout ?? options.Limits.IdleTimeout ?? TimeSpan.Zero;
+
     /// <summary>What the endpoints' pipelines hold beyond a connection's life, such as certificate file watchers.</summary>
     private void DisposeOwned()
     {
@@ -119,7 +134,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         _owned.Clear();
     }
 
-    private async Task BindEndpointAsync(string name, TransportEndpointOptions endpoint, TransportServerOptions options,
+    private async Task BindEndpointAsync(string name, TransportEndpointOptions endpoint, TransportServerOptions options, IdleSweeper? idle,
         List<EndpointListener> bound, CancellationToken cancellationToken)
     {
         TransportLimits global = options.Limits;
@@ -136,7 +151,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         TimeSpan shutdownTimeout = limits.ShutdownTimeout ?? global.ShutdownTimeout ?? TransportLimits.DefaultShutdownTimeout;
 
         ConnectionDelegate application = EndpointPipeline.Build($"{_path.Path}:Endpoints:{name}", _path.Path, name, endpoint, options.EndpointDefaults,
-            _middleware, _services, protocol, protocolName, _logger, _metrics, _time, _owned, out string pipeline);
+            _middleware, _services, protocol, protocolName, _logger, _metrics, _time, _owned, idle, IdleTimeout(endpoint, options), out string pipeline);
         TransportLog.Pipeline(_logger, name, pipeline);
 
         IReadOnlyList<EndPoint> addresses = TransportUrl.ParseListenEndPoints(url);

@@ -24,7 +24,8 @@ internal sealed class TransportServerOptionsValidator(
         .WholeNumber(nameof(TransportLimits.MaxConcurrentConnections), is64Bit: true)
         .Duration(nameof(TransportLimits.ShutdownTimeout))
         .WholeNumber(nameof(TransportLimits.MaxReadBufferSize), is64Bit: true)
-        .WholeNumber(nameof(TransportLimits.MaxWriteBufferSize), is64Bit: true);
+        .WholeNumber(nameof(TransportLimits.MaxWriteBufferSize), is64Bit: true)
+        .Duration(nameof(TransportLimits.IdleTimeout));
 
     /// <summary>The server's own keys under <c>Transport</c>.</summary>
     public static readonly ConfigurationSchema Schema = ServerKeys();
@@ -209,6 +210,11 @@ internal sealed class TransportServerOptionsValidator(
         if (limits.MaxReadBufferSize is < 0)
         {
             failures.Add($"{prefix}:MaxReadBufferSize must be 0 (no limit) or a positive number of bytes (was {limits.MaxReadBufferSize.Value.ToString(CultureInfo.InvariantCulture)}).");
+        }
+
+        if (limits.IdleTimeout is { } idle && idle < TimeSpan.Zero)
+        {
+            failures.Add($"{prefix}:IdleTimeout must not be negative (was {idle}); 00:00:00 or unset means none.");
         }
 
         if (limits.MaxWriteBufferSize is < 0)

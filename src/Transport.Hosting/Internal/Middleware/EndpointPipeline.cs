@@ -57,7 +57,8 @@ internal static class EndpointPipeline
     /// <exception cref="InvalidOperationException">The configuration no longer holds (e.g. the certificate file went away since validation).</exception>
     public static ConnectionDelegate Build(string prefix, string root, string endpointName, TransportEndpointOptions endpoint, TransportEndpointDefaults defaults,
         IReadOnlyList<ConnectionMiddlewareRegistration> registered, IServiceProvider services, ConnectionHandler protocol, string protocolName,
-        ILogger logger, TransportMetrics metrics, TimeProvider time, List<IDisposable> owned, out string description)
+        ILogger logger, TransportMetrics metrics, TimeProvider time, List<IDisposable> owned, IdleSweeper? idle, TimeSpan idleTimeout,
+        out string description)
     {
         var failures = new List<string>();
         var context = new ConnectionMiddlewareContext(endpointName, endpoint.Url ?? "", services);
@@ -71,6 +72,12 @@ internal static class EndpointPipeline
             owned.Add(certificate);
             builder.Use(next => new TlsServerMiddleware(next, endpointName, tls, certificate, logger, metrics, time).OnConnectionAsync);
             names.Add(TlsName);
+        }
+
+        if (idle is not null && idleTimeout > TimeSpan.Zero)
+        {
+            builder.Use(next => new IdleTimeoutMiddleware(next, endpointName, idleTimeout, idle).OnConnectionAsync);
+            names.Add(IdleTimeoutMiddleware.Name);
         }
 
         for (int i = 0; i < endpoint.Middleware.Count; i++)
