@@ -37,9 +37,38 @@ public sealed class TransportTlsOptions
     /// <remarks>Defaults to none: ALPN is not negotiated.</remarks>
     public List<string> ApplicationProtocols { get; } = [];
 
+    /// <summary>
+    /// Certificates and options per host name the client asks for (SNI), as Kestrel matches them: an exact name
+    /// (<c>api.example.com</c>), then the longest wildcard (<c>*.example.com</c>, any name under it), then <c>*</c>.
+    /// A value an entry does not set comes from this endpoint's. A name that matches no entry gets the endpoint's own
+    /// certificate, or fails the handshake when it has none.
+    /// </summary>
+    /// <remarks>Defaults to none. Only on an endpoint, not under <c>EndpointDefaults</c>.</remarks>
+    public Dictionary<string, TransportSniOptions> Sni { get; } = new(StringComparer.OrdinalIgnoreCase);
+
     /// <summary>How long a client has to complete the handshake before the connection is closed.</summary>
     /// <remarks>Defaults to 10 seconds.</remarks>
     public TimeSpan? HandshakeTimeout { get; set; }
+}
+
+/// <summary>The TLS options for one host name under <see cref="TransportTlsOptions.Sni"/>.</summary>
+public sealed class TransportSniOptions
+{
+    /// <summary>The certificate for this host name.</summary>
+    /// <remarks>Defaults to the endpoint's.</remarks>
+    public TransportCertificateOptions Certificate { get; set; } = new();
+
+    /// <summary>The TLS versions allowed for this host name.</summary>
+    /// <remarks>Defaults to the endpoint's.</remarks>
+    public SslProtocols? SslProtocols { get; set; }
+
+    /// <summary>Whether the server asks clients of this host name for a certificate.</summary>
+    /// <remarks>Defaults to the endpoint's.</remarks>
+    public TlsClientCertificateMode? ClientCertificateMode { get; set; }
+
+    /// <summary>The ALPN protocols offered for this host name.</summary>
+    /// <remarks>Defaults to the endpoint's.</remarks>
+    public List<string> ApplicationProtocols { get; } = [];
 }
 
 /// <summary>

@@ -94,19 +94,26 @@ internal sealed class TransportServerOptionsValidator(
 
     private static ConfigurationSchema TlsKeys() => new ConfigurationSchema()
         .TrueOrFalse(nameof(TransportTlsOptions.Enabled))
-        .Section(nameof(TransportTlsOptions.Certificate), new ConfigurationSchema()
-            .Text(nameof(TransportCertificateOptions.Path))
-            .Text(nameof(TransportCertificateOptions.KeyPath))
-            .Text(nameof(TransportCertificateOptions.Password))
-            .Text(nameof(TransportCertificateOptions.Subject))
-            .Text(nameof(TransportCertificateOptions.Store))
-            .Text(nameof(TransportCertificateOptions.Location))
-            .TrueOrFalse(nameof(TransportCertificateOptions.AllowInvalid)))
+        .Section(nameof(TransportTlsOptions.Certificate), CertificateKeys())
         // Flags ("Tls12, Tls13"): the binder's own message names the key and the value it cannot convert.
         .Text(nameof(TransportTlsOptions.SslProtocols))
         .OneOf<TlsClientCertificateMode>(nameof(TransportTlsOptions.ClientCertificateMode))
         .Text(nameof(TransportTlsOptions.ApplicationProtocols))
-        .Duration(nameof(TransportTlsOptions.HandshakeTimeout));
+        .Duration(nameof(TransportTlsOptions.HandshakeTimeout))
+        .Map(nameof(TransportTlsOptions.Sni), new ConfigurationSchema()
+            .Section(nameof(TransportSniOptions.Certificate), CertificateKeys())
+            .Text(nameof(TransportSniOptions.SslProtocols))
+            .OneOf<TlsClientCertificateMode>(nameof(TransportSniOptions.ClientCertificateMode))
+            .Text(nameof(TransportSniOptions.ApplicationProtocols)));
+
+    private static ConfigurationSchema CertificateKeys() => new ConfigurationSchema()
+        .Text(nameof(TransportCertificateOptions.Path))
+        .Text(nameof(TransportCertificateOptions.KeyPath))
+        .Text(nameof(TransportCertificateOptions.Password))
+        .Text(nameof(TransportCertificateOptions.Subject))
+        .Text(nameof(TransportCertificateOptions.Store))
+        .Text(nameof(TransportCertificateOptions.Location))
+        .TrueOrFalse(nameof(TransportCertificateOptions.AllowInvalid));
 
     private void CheckUnknownKeys(Microsoft.Extensions.Configuration.IConfiguration section, UnknownKeyHandling handling, List<string> failures)
     {

@@ -68,9 +68,22 @@ internal static class EndpointPipeline
         TlsSettings? tls = TlsSettings.Resolve(endpoint, defaults, prefix, root);
         if (tls is not null)
         {
-            var certificate = new ServerCertificate(tls, endpointName, logger, time);
-            owned.Add(certificate);
-            builder.Use(next => new TlsServerMiddleware(next, endpointName, tls, certificate, logger, metrics, time).OnConnectionAsync);
+            ServerCertificate? own = tls.Certificate.IsSet ? new ServerCertificate(tls, endpointName, logger, time) : null;
+            if (own is not null)
+            {
+                owned.Add(own);
+            }
+
+            var entries = new List<(string, ServerCertificate)>();
+            foreach ((string name, TlsSettings sni) in tls.Sni)
+            {
+                ServerCertificate certificate = new(sni, $"{endpointName}' SNI '{name}", logger, time);
+                owned.Add(certificate);
+                entries.Add((name, certificate));
+            }
+
+            var certificates = new SniSelector(own, entries);
+            builder.Use(next => new TlsServerMiddleware(next, endpointName, tls, certificates, logger, metrics, time).OnConnectionAsync);
             names.Add(TlsName);
         }
 
@@ -107,20 +120,10 @@ internal static class EndpointPipeline
 
     private static void ValidateTls(TlsSettings tls, List<string> failures)
     {
-        if (!tls.Certificate.IsSet)
+        // With SNI entries the endpoint needs no certificate of its own: a name that matches none fails its handshake.
+        if (tls.Certificate.IsSet || tls.Sni.Count == 0)
         {
-            failures.Add($"{tls.CertificateKey} is missing: set Path (PEM with KeyPath, or PKCS#12 with Password) or Subject (a certificate store), on the endpoint or under EndpointDefaults:Tls:Certificate.");
-        }
-        else
-        {
-            try
-            {
-                CertificateLoader.Load(tls.Certificate, tls.CertificateKey).Dispose();
-            }
-            catch (InvalidDataException ex)
-            {
-                failures.Add(ex.Message);
-            }
+            ValidateCertificate(tls, $"{tls.CertificateKey} is missing: set Path (PEM with KeyPath, or PKCS#12 with Password) or Subject (a certificate store), on the endpoint or under EndpointDefaults:Tls:Certificate.", failures);
         }
 
         if (tls.HandshakeTimeout <= TimeSpan.Zero)
@@ -128,6 +131,50 @@ internal static class EndpointPipeline
             failures.Add($"{tls.HandshakeTimeoutKey} must be positive (was {tls.HandshakeTimeout}).");
         }
 
+        ValidateApplicationProtocols(tls, failures);
+        foreach ((string name, TlsSettings sni) in tls.Sni)
+        {
+            if (!SniSelector.IsValidName(name))
+            {
+                failures.Add($"{sni.SniKey}: '{name}' is not a host name pattern. Accepted: a name (api.example.com), a wildcard (*.example.com) or *.");
+            }
+
+            if (!ReferenceEquals(sni.Certificate, tls.Certificate))
+            {
+                ValidateCertificate(sni, "", failures);
+            }
+            else if (!tls.Certificate.IsSet)
+            {
+                failures.Add($"{sni.SniKey}:Certificate is missing: set Path or Subject here, or a certificate for the whole endpoint.");
+            }
+
+            if (!ReferenceEquals(sni.ApplicationProtocols, tls.ApplicationProtocols))
+            {
+                ValidateApplicationProtocols(sni, failures);
+            }
+        }
+    }
+
+    private static void ValidateCertificate(TlsSettings tls, string missing, List<string> failures)
+    {
+        if (!tls.Certificate.IsSet)
+        {
+            failures.Add(missing);
+            return;
+        }
+
+        try
+        {
+            CertificateLoader.Load(tls.Certificate, tls.CertificateKey).Dispose();
+        }
+        catch (InvalidDataException ex)
+        {
+            failures.Add(ex.Message);
+        }
+    }
+
+    private static void ValidateApplicationProtocols(TlsSettings tls, List<string> failures)
+    {
         foreach (string protocol in tls.ApplicationProtocols)
         {
             int length = Encoding.UTF8.GetByteCount(protocol ?? "");

@@ -20,15 +20,15 @@ internal sealed class TlsServerMiddleware
     private readonly ILogger _logger;
     private readonly TransportMetrics _metrics;
     private readonly TimeProvider _time;
-    private readonly ServerCertificate _certificate;
+    private readonly SniSelector _certificates;
 
-    public TlsServerMiddleware(ConnectionDelegate next, string endpoint, TlsSettings settings, ServerCertificate certificate,
+    public TlsServerMiddleware(ConnectionDelegate next, string endpoint, TlsSettings settings, SniSelector certificates,
         ILogger logger, TransportMetrics metrics, TimeProvider time)
     {
         _next = next;
         _endpoint = endpoint;
         _handshakeTimeout = settings.HandshakeTimeout;
-        _certificate = certificate;
+        _certificates = certificates;
         _logger = logger;
         _metrics = metrics;
         _time = time;
@@ -83,9 +83,11 @@ internal sealed class TlsServerMiddleware
                 (_, hello, state, _) =>
                 {
                     hostName = hello.ServerName ?? "";
-                    return ValueTask.FromResult(((ServerCertificate)state!).Options);
+                    ServerCertificate certificate = ((SniSelector)state!).Select(hello.ServerName)
+                        ?? throw new AuthenticationException($"No certificate for the server name '{hello.ServerName}' the client asked for.");
+                    return ValueTask.FromResult(certificate.Options);
                 },
-                _certificate, timeout.Token).ConfigureAwait(false);
+                _certificates, timeout.Token).ConfigureAwait(false);
             return hostName;
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !connection.ConnectionClosed.IsCancellationRequested)

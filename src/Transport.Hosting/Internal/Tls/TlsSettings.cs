@@ -18,7 +18,30 @@ internal sealed class TlsSettings
         ApplicationProtocolsKey = (endpoint.ApplicationProtocols.Count > 0 ? endpointKey : defaultsKey) + ":ApplicationProtocols";
         HandshakeTimeout = endpoint.HandshakeTimeout ?? defaults.HandshakeTimeout ?? TransportTlsOptions.DefaultHandshakeTimeout;
         HandshakeTimeoutKey = (endpoint.HandshakeTimeout is null ? defaultsKey : endpointKey) + ":HandshakeTimeout";
+        Sni = [.. endpoint.Sni.OrderBy(e => e.Key, StringComparer.OrdinalIgnoreCase)
+            .Select(e => (e.Key, new TlsSettings(this, e.Value, $"{endpointKey}:Sni:{e.Key}")))];
     }
+
+    private TlsSettings(TlsSettings endpoint, TransportSniOptions sni, string key)
+    {
+        bool own = sni.Certificate.IsSet;
+        Certificate = own ? sni.Certificate : endpoint.Certificate;
+        CertificateKey = own ? key + ":Certificate" : endpoint.CertificateKey;
+        SslProtocols = sni.SslProtocols ?? endpoint.SslProtocols;
+        ClientCertificateMode = sni.ClientCertificateMode ?? endpoint.ClientCertificateMode;
+        ApplicationProtocols = sni.ApplicationProtocols.Count > 0 ? sni.ApplicationProtocols : endpoint.ApplicationProtocols;
+        ApplicationProtocolsKey = sni.ApplicationProtocols.Count > 0 ? key + ":ApplicationProtocols" : endpoint.ApplicationProtocolsKey;
+        HandshakeTimeout = endpoint.HandshakeTimeout;
+        HandshakeTimeoutKey = endpoint.HandshakeTimeoutKey;
+        Sni = [];
+        SniKey = key;
+    }
+
+    /// <summary>The entries per host name, each with the endpoint's values filled in.</summary>
+    public IReadOnlyList<(string Name, TlsSettings Settings)> Sni { get; }
+
+    /// <summary>The key of this SNI entry; null for the endpoint itself.</summary>
+    public string? SniKey { get; }
 
     public TransportCertificateOptions Certificate { get; }
 
