@@ -31,6 +31,13 @@ public sealed class TransportTlsOptions
     public TlsClientCertificateMode? ClientCertificateMode { get; set; }
 
     /// <summary>
+    /// A PEM file of the certificate authorities that client certificates must chain to, instead of the system's trusted
+    /// roots: for mutual TLS with a private CA.
+    /// </summary>
+    /// <remarks>Defaults to none: the system's trusted roots.</remarks>
+    public string? ClientCertificateAuthorityPath { get; set; }
+
+    /// <summary>
     /// The application protocols offered with ALPN, in the server's order of preference (e.g. <c>["h2", "http/1.1"]</c>).
     /// A client that offers none of them fails the handshake; a client that uses no ALPN is served.
     /// </summary>

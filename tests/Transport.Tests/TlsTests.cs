@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
@@ -122,6 +123,44 @@ public sealed class TlsTests : IDisposable
         Assert.True(received is null or { Length: 0 });
         await TestTimeouts.UntilAsync(() => server.Logs.Entries.Any(e => e.EventId.Id == 40));
         Assert.DoesNotContain(server.Logs.Entries, e => e.Level >= LogLevel.Warning);
+    }
+
+    [Fact]
+    public async Task MutualTls_WithAPrivateAuthority_TheProtocolSeesTheClientCertificate_AndOthersAreRefused()
+    {
+        using X509Certificate2 authority = TestCertificates.CreateAuthority("Test Client CA");
+        using X509Certificate2 stranger = TestCertificates.CreateAuthority("Another CA");
+        using X509Certificate2 client = TestCertificates.IssueClientCertificate(authority, "client-1");
+        using X509Certificate2 impostor = TestCertificates.IssueClientCertificate(stranger, "client-1");
+        string authorityPath = Path.Combine(_certificates.Directory, "clients-ca.pem");
+        File.WriteAllText(authorityPath, authority.ExportCertificatePem());
+        await using TransportTestServer server = await StartAsync<TlsInfoProtocol>(TestTransport.Tcp, tls =>
+        {
+            tls.ClientCertificateMode = TlsClientCertificateMode.RequireCertificate;
+            tls.ClientCertificateAuthorityPath = authorityPath;
+        });
+
+        System.Net.Security.SslClientAuthenticationOptions options = _certificates.ClientOptions();
+        options.ClientCertificates = [client];
+        await using (ConnectionContext connection = await server.Client.ConnectAsync(server.EndPoint, options).DefaultTimeout())
+        {
+            Assert.EndsWith("client=CN=client-1", Encoding.ASCII.GetString(await connection.ReceiveToEndAsync().DefaultTimeout()), StringComparison.Ordinal);
+        }
+
+        options = _certificates.ClientOptions();
+        options.ClientCertificates = [impostor];
+        byte[]? refused = null;
+        try
+        {
+            await using ConnectionContext connection = await server.Client.ConnectAsync(server.EndPoint, options).DefaultTimeout();
+            refused = await connection.ReceiveToEndAsync().DefaultTimeout();
+        }
+        catch (Exception ex) when (ex is AuthenticationException or IOException)
+        {
+        }
+
+        Assert.True(refused is null or { Length: 0 });
+        await TestTimeouts.UntilAsync(() => server.Logs.Entries.Any(e => e.EventId.Id == 40));
     }
 
     private Task<TransportTestServer> StartAsync<TProtocol>(TestTransport transport, Action<TransportTlsOptions>? configure = null)

@@ -98,6 +98,7 @@ internal sealed class TransportServerOptionsValidator(
         // Flags ("Tls12, Tls13"): the binder's own message names the key and the value it cannot convert.
         .Text(nameof(TransportTlsOptions.SslProtocols))
         .OneOf<TlsClientCertificateMode>(nameof(TransportTlsOptions.ClientCertificateMode))
+        .Text(nameof(TransportTlsOptions.ClientCertificateAuthorityPath))
         .Text(nameof(TransportTlsOptions.ApplicationProtocols))
         .Duration(nameof(TransportTlsOptions.HandshakeTimeout))
         .Map(nameof(TransportTlsOptions.Sni), new ConfigurationSchema()

@@ -126,6 +126,18 @@ internal static class EndpointPipeline
             ValidateCertificate(tls, $"{tls.CertificateKey} is missing: set Path (PEM with KeyPath, or PKCS#12 with Password) or Subject (a certificate store), on the endpoint or under EndpointDefaults:Tls:Certificate.", failures);
         }
 
+        if (tls.ClientCertificateAuthorityPath is { } authorities)
+        {
+            try
+            {
+                TlsSettings.LoadAuthorities(authorities, tls.ClientCertificateAuthorityKey);
+            }
+            catch (InvalidDataException ex)
+            {
+                failures.Add(ex.Message);
+            }
+        }
+
         if (tls.HandshakeTimeout <= TimeSpan.Zero)
         {
             failures.Add($"{tls.HandshakeTimeoutKey} must be positive (was {tls.HandshakeTimeout}).");

@@ -1,5 +1,6 @@
 using System.Net.Security;
 using System.Security.Authentication;
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
 namespace Transport.Hosting.Internal.Tls;
@@ -14,6 +15,8 @@ internal sealed class TlsSettings
         CertificateKey = (own ? endpointKey : defaultsKey) + ":Certificate";
         SslProtocols = endpoint.SslProtocols ?? defaults.SslProtocols ?? SslProtocols.None;
         ClientCertificateMode = endpoint.ClientCertificateMode ?? defaults.ClientCertificateMode ?? TlsClientCertificateMode.NoCertificate;
+        ClientCertificateAuthorityPath = endpoint.ClientCertificateAuthorityPath ?? defaults.ClientCertificateAuthorityPath;
+        ClientCertificateAuthorityKey = (endpoint.ClientCertificateAuthorityPath is null ? defaultsKey : endpointKey) + ":ClientCertificateAuthorityPath";
         ApplicationProtocols = endpoint.ApplicationProtocols.Count > 0 ? endpoint.ApplicationProtocols : defaults.ApplicationProtocols;
         ApplicationProtocolsKey = (endpoint.ApplicationProtocols.Count > 0 ? endpointKey : defaultsKey) + ":ApplicationProtocols";
         HandshakeTimeout = endpoint.HandshakeTimeout ?? defaults.HandshakeTimeout ?? TransportTlsOptions.DefaultHandshakeTimeout;
@@ -29,6 +32,8 @@ internal sealed class TlsSettings
         CertificateKey = own ? key + ":Certificate" : endpoint.CertificateKey;
         SslProtocols = sni.SslProtocols ?? endpoint.SslProtocols;
         ClientCertificateMode = sni.ClientCertificateMode ?? endpoint.ClientCertificateMode;
+        ClientCertificateAuthorityPath = endpoint.ClientCertificateAuthorityPath;
+        ClientCertificateAuthorityKey = endpoint.ClientCertificateAuthorityKey;
         ApplicationProtocols = sni.ApplicationProtocols.Count > 0 ? sni.ApplicationProtocols : endpoint.ApplicationProtocols;
         ApplicationProtocolsKey = sni.ApplicationProtocols.Count > 0 ? key + ":ApplicationProtocols" : endpoint.ApplicationProtocolsKey;
         HandshakeTimeout = endpoint.HandshakeTimeout;
@@ -52,6 +57,10 @@ internal sealed class TlsSettings
     public TlsClientCertificateMode ClientCertificateMode { get; }
 
     public IReadOnlyList<string> ApplicationProtocols { get; }
+
+    public string? ClientCertificateAuthorityPath { get; }
+
+    public string ClientCertificateAuthorityKey { get; }
 
     public string ApplicationProtocolsKey { get; }
 
@@ -80,12 +89,48 @@ internal sealed class TlsSettings
             options.ApplicationProtocols = [.. ApplicationProtocols.Select(p => new SslApplicationProtocol(p))];
         }
 
-        options.RemoteCertificateValidationCallback = ClientCertificateMode switch
-        {
-            TlsClientCertificateMode.AllowCertificate => static (_, certificate, _, errors) => certificate is null || errors == SslPolicyErrors.None,
-            TlsClientCertificateMode.RequireCertificate => static (_, certificate, _, errors) => certificate is not null && errors == SslPolicyErrors.None,
-            _ => null,
-        };
+        X509Certificate2Collection? authorities = ClientCertificateAuthorityPath is null ? null : LoadAuthorities(ClientCertificateAuthorityPath, ClientCertificateAuthorityKey);
+        bool required = ClientCertificateMode == TlsClientCertificateMode.RequireCertificate;
+        options.RemoteCertificateValidationCallback = ClientCertificateMode == TlsClientCertificateMode.NoCertificate
+            ? null
+            : (_, certificate, chain, errors) => certificate is null
+                ? !required
+                : authorities is null ? errors == SslPolicyErrors.None : ChainsTo(certificate, chain, authorities);
         return options;
+    }
+
+    /// <summary>Loads the CA certificates of <paramref name="path"/>.</summary>
+    /// <exception cref="InvalidDataException">The file has none, or cannot be read.</exception>
+    public static X509Certificate2Collection LoadAuthorities(string path, string key)
+    {
+        var authorities = new X509Certificate2Collection();
+        try
+        {
+            authorities.ImportFromPemFile(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or CryptographicException)
+        {
+            throw new InvalidDataException($"{key} '{path}': cannot load the certificate authorities: {ex.Message}", ex);
+        }
+
+        return authorities.Count > 0 ? authorities : throw new InvalidDataException($"{key} '{path}': the file holds no PEM certificate.");
+    }
+
+    private static bool ChainsTo(X509Certificate certificate, X509Chain? presented, X509Certificate2Collection authorities)
+    {
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.AddRange(authorities);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        if (presented is not null)
+        {
+            // Intermediates the client sent along.
+            foreach (X509ChainElement element in presented.ChainElements)
+            {
+                chain.ChainPolicy.ExtraStore.Add(element.Certificate);
+            }
+        }
+
+        return certificate is X509Certificate2 leaf && chain.Build(leaf);
     }
 }
