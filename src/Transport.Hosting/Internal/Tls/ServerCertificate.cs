@@ -61,6 +61,19 @@ internal sealed class ServerCertificate : IDisposable
 
     private void Watch(string directory)
     {
+        try
+        {
+            WatchOrThrow(directory);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or PlatformNotSupportedException)
+        {
+            // Rotation is a convenience; serving is not: e.g. at the inotify instance limit the endpoint still starts.
+            TlsLog.CertificateWatchFailed(_logger, _endpoint, directory, ex.Message);
+        }
+    }
+
+    private void WatchOrThrow(string directory)
+    {
         var watcher = new FileSystemWatcher(directory)
         {
             IncludeSubdirectories = false,
@@ -71,8 +84,8 @@ internal sealed class ServerCertificate : IDisposable
         watcher.Deleted += OnChanged;
         watcher.Renamed += OnChanged;
         watcher.Error += (_, e) => TlsLog.CertificateWatchFailed(_logger, _endpoint, directory, e.GetException().Message);
-        watcher.EnableRaisingEvents = true;
         _watchers.Add(watcher);
+        watcher.EnableRaisingEvents = true;
     }
 
     // Any change in the directory: a symlink swap renames an entry other than the certificate's own name.
