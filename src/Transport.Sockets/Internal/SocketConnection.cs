@@ -184,6 +184,10 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
                     received = await _receiveArgs.ReceiveAsync(_socket, buffer).ConfigureAwait(false);
                     if (received == 0)
                     {
+                        // A receive pending when Abort disposed the socket can end with 0 bytes instead of an error:
+                        // that is the abort (ToConnectionError turns it into the abort's reason), not the peer's FIN.
+                        ObjectDisposedException.ThrowIf(Volatile.Read(ref _abortReason) is not null, _socket);
+
                         fin = true;
                         break;
                     }
