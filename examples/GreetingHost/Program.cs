@@ -9,7 +9,8 @@ using Transport.Hosting;
 using Transport.Protocols.Greeting;
 
 // The tutorial's web server on Transport: the greeting page over HTTP/1.0 on every endpoint in
-// appsettings.json (http://localhost:8080 and a Unix socket by default).
+// appsettings.json (http://localhost:8080 and a Unix socket by default). An endpoint with a Tls section serves it over
+// HTTPS (docs/tls.md shows one on https://localhost:8443 with your certificate).
 HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
 {
     Args = args,
@@ -32,17 +33,19 @@ if (!await host.TryStartAsync())
 var endpoints = host.Services.GetRequiredService<IOptions<TransportServerOptions>>().Value.Endpoints;
 foreach (IGrouping<string, TransportBinding> endpoint in host.Services.GetRequiredService<ITransportServer>().Bindings.GroupBy(b => b.Name))
 {
-    bool localhost = endpoints[endpoint.Key].Url?.Contains("://localhost:", StringComparison.OrdinalIgnoreCase) == true;
-    Console.WriteLine($"Waiting for connection on {Describe(endpoint.First().EndPoint, localhost)} …");
+    TransportEndpointOptions options = endpoints[endpoint.Key];
+    bool localhost = options.Url?.Contains("://localhost:", StringComparison.OrdinalIgnoreCase) == true;
+    string scheme = options.Tls is { Enabled: not false } ? "https" : "http";
+    Console.WriteLine($"Waiting for connection on {Describe(endpoint.First().EndPoint, localhost, scheme)} …");
 }
 
 await host.WaitForShutdownAsync();
 return 0;
 
-static string Describe(EndPoint endpoint, bool localhost) => endpoint switch
+static string Describe(EndPoint endpoint, bool localhost, string scheme) => endpoint switch
 {
-    IPEndPoint ip when localhost => $"http://localhost:{ip.Port}",
-    IPEndPoint ip => $"http://{ip}",
-    UnixDomainSocketEndPoint unix => $"unix:{unix} (curl --unix-socket {unix} http://localhost/)",
+    IPEndPoint ip when localhost => $"{scheme}://localhost:{ip.Port}",
+    IPEndPoint ip => $"{scheme}://{ip}",
+    UnixDomainSocketEndPoint unix => $"unix:{unix} (curl --unix-socket {unix} {scheme}://localhost/)",
     _ => endpoint.ToString() ?? "?",
 };

@@ -66,15 +66,29 @@ public static class TransportBuilderExtensions
     /// <param name="protocol">The name of a registered protocol.</param>
     /// <param name="configureLimits">Optional limits for this endpoint.</param>
     /// <returns>The builder.</returns>
-    public static ITransportBuilder Listen(this ITransportBuilder builder, string url, string protocol, Action<TransportLimits>? configureLimits = null)
+    public static ITransportBuilder Listen(this ITransportBuilder builder, string url, string protocol, Action<TransportLimits>? configureLimits = null) =>
+        Listen(builder, url, protocol, endpoint => configureLimits?.Invoke(endpoint.Limits));
+
+    /// <summary>
+    /// Adds an endpoint in code, as <see cref="Listen(ITransportBuilder, string, string, Action{TransportLimits}?)"/> does,
+    /// and configures the rest of it: TLS, middleware, limits.
+    /// </summary>
+    /// <example><c>transport.Listen("tcp://127.0.0.1:7443", "echo", e =&gt; { e.Tls = new() { Certificate = { Path = "server.pem", KeyPath = "server.key" } }; e.AddMiddleware("logging"); });</c></example>
+    /// <param name="builder">The transport builder.</param>
+    /// <param name="url">Where to listen, e.g. <c>tcp://127.0.0.1:7443</c>.</param>
+    /// <param name="protocol">The name of a registered protocol.</param>
+    /// <param name="configure">Configures the endpoint.</param>
+    /// <returns>The builder.</returns>
+    public static ITransportBuilder Listen(this ITransportBuilder builder, string url, string protocol, Action<TransportEndpointOptions> configure)
     {
         ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
         ArgumentException.ThrowIfNullOrWhiteSpace(url);
         ArgumentException.ThrowIfNullOrWhiteSpace(protocol);
         builder.Services.Configure<TransportServerOptions>(options =>
         {
             var endpoint = new TransportEndpointOptions { Url = url, Protocol = protocol };
-            configureLimits?.Invoke(endpoint.Limits);
+            configure(endpoint);
             string name = url;
             for (int n = 2; options.Endpoints.ContainsKey(name); n++)
             {

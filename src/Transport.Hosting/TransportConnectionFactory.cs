@@ -1,5 +1,7 @@
 using System.Net;
+using System.Net.Security;
 using Microsoft.AspNetCore.Connections;
+using Transport.Hosting.Internal.Tls;
 
 namespace Transport.Hosting;
 
@@ -42,4 +44,33 @@ public sealed class TransportConnectionFactory : IConnectionFactory
     /// <exception cref="ConnectionRefusedException">Nothing accepted the connection.</exception>
     public ValueTask<ConnectionContext> ConnectAsync(string url, CancellationToken cancellationToken = default) =>
         ConnectAsync(TransportUrl.ParseConnectEndPoint(url), cancellationToken);
+
+    /// <summary>
+    /// Connects to <paramref name="endpoint"/> and runs a TLS handshake as the client: the connection returned reads and
+    /// writes through the TLS session, and carries <see cref="Microsoft.AspNetCore.Connections.Features.ITlsHandshakeFeature"/>
+    /// and <see cref="ITransportTlsFeature"/>. Works on every stream transport, <c>memory://</c> included.
+    /// </summary>
+    /// <param name="endpoint">Where to connect.</param>
+    /// <param name="tls">
+    /// The handshake: <see cref="SslClientAuthenticationOptions.TargetHost"/> (the server name to check and send as
+    /// SNI), <see cref="SslClientAuthenticationOptions.RemoteCertificateValidationCallback"/> (e.g. to trust a test
+    /// certificate), <see cref="SslClientAuthenticationOptions.ClientCertificates"/>, <see cref="SslClientAuthenticationOptions.ApplicationProtocols"/>.
+    /// </param>
+    /// <param name="cancellationToken">Cancels the connect and the handshake.</param>
+    /// <returns>The connection, after the handshake.</returns>
+    /// <exception cref="System.Security.Authentication.AuthenticationException">The handshake failed (e.g. the server's certificate is not trusted).</exception>
+    public async ValueTask<ConnectionContext> ConnectAsync(EndPoint endpoint, SslClientAuthenticationOptions tls, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(tls);
+        ConnectionContext connection = await ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
+        return await TlsClientConnection.AuthenticateAsync(connection, tls, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Connects to a URL and runs a TLS handshake as the client; see <see cref="ConnectAsync(EndPoint, SslClientAuthenticationOptions, CancellationToken)"/>.</summary>
+    /// <param name="url">The URL, e.g. <c>tcp://127.0.0.1:7443</c>.</param>
+    /// <param name="tls">The handshake's options.</param>
+    /// <param name="cancellationToken">Cancels the connect and the handshake.</param>
+    /// <returns>The connection, after the handshake.</returns>
+    public ValueTask<ConnectionContext> ConnectAsync(string url, SslClientAuthenticationOptions tls, CancellationToken cancellationToken = default) =>
+        ConnectAsync(TransportUrl.ParseConnectEndPoint(url), tls, cancellationToken);
 }

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Configuration;
+
 namespace Transport.Hosting;
 
 /// <summary>
@@ -21,6 +23,19 @@ public sealed class TransportServerOptions
     /// </summary>
     /// <remarks>Defaults to <see cref="UnknownKeyHandling.Warn"/>.</remarks>
     public UnknownKeyHandling UnknownKeys { get; set; } = UnknownKeyHandling.Warn;
+
+    /// <summary>Values for every endpoint that does not set its own (<c>Transport:EndpointDefaults</c>).</summary>
+    public TransportEndpointDefaults EndpointDefaults { get; set; } = new();
+}
+
+/// <summary>Server-wide defaults for endpoints (<c>Transport:EndpointDefaults</c>).</summary>
+public sealed class TransportEndpointDefaults
+{
+    /// <summary>
+    /// TLS values for every endpoint that has a <c>Tls</c> section and does not set them itself: typically the
+    /// certificate shared by all secure endpoints. Setting them here does not turn TLS on for any endpoint.
+    /// </summary>
+    public TransportTlsOptions Tls { get; set; } = new();
 }
 
 /// <summary>What the host does at start with a configuration key under <c>Transport</c> that no option has.</summary>
@@ -52,6 +67,35 @@ public sealed class TransportEndpointOptions
 
     /// <summary>Limits for this endpoint; each one not set here comes from <see cref="TransportServerOptions.Limits"/>.</summary>
     public TransportLimits Limits { get; set; } = new();
+
+    /// <summary>TLS on this endpoint (tcp, unix and memory only); <see langword="null"/> for none.</summary>
+    public TransportTlsOptions? Tls { get; set; }
+
+    /// <summary>
+    /// The connection middleware that runs between the transport (and TLS) and the protocol, in order. In
+    /// configuration each element is a name registered with <c>AddConnectionMiddleware</c> (<c>"logging"</c>) or an
+    /// object with <c>Name</c> and the middleware's options (<c>{ "Name": "my-middleware", "SomeOption": 1 }</c>);
+    /// in code, add elements with <see cref="AddMiddleware"/>.
+    /// </summary>
+    public List<IConfigurationSection> Middleware { get; } = [];
+
+    /// <summary>Appends middleware <paramref name="name"/> to <see cref="Middleware"/>, with optional options as configuration keys.</summary>
+    /// <param name="name">A name registered with <c>AddConnectionMiddleware</c>.</param>
+    /// <param name="options">The middleware's options, e.g. <c>{ ["SomeOption"] = "1" }</c>.</param>
+    /// <returns>These options.</returns>
+    public TransportEndpointOptions AddMiddleware(string name, IEnumerable<KeyValuePair<string, string?>>? options = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        string index = Middleware.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var values = new List<KeyValuePair<string, string?>> { new($"Middleware:{index}:Name", name) };
+        foreach ((string key, string? value) in options ?? [])
+        {
+            values.Add(new($"Middleware:{index}:{key}", value));
+        }
+
+        Middleware.Add(new ConfigurationBuilder().AddInMemoryCollection(values).Build().GetSection($"Middleware:{index}"));
+        return this;
+    }
 }
 
 /// <summary>
@@ -86,4 +130,16 @@ public sealed class TransportLimits
     /// </summary>
     /// <remarks>Defaults to 64 KiB. 0 means no limit.</remarks>
     public long? MaxWriteBufferSize { get; set; }
+
+    /// <summary>The grace period between asking an idle connection to close and aborting it: 5 seconds.</summary>
+    public static readonly TimeSpan IdleCloseGracePeriod = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How long a connection may go without a byte in either direction (a read that returns data, or a completed flush)
+    /// before it is asked to close (<c>IConnectionLifetimeNotificationFeature.RequestClose</c>), then aborted
+    /// <see cref="IdleCloseGracePeriod"/> later if it is still open. Works for any protocol, including those that keep
+    /// no timeouts of their own.
+    /// </summary>
+    /// <remarks>Defaults to none. <c>00:00:00</c> also means none.</remarks>
+    public TimeSpan? IdleTimeout { get; set; }
 }

@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Transport.Hosting.Internal;
+using Transport.Hosting.Internal.Middleware;
 using Transport.Memory;
 using Transport.Sockets;
 using Transport.Udp;
@@ -97,7 +98,9 @@ public static class TransportServiceCollectionExtensions
         services.TryAddSingleton<ITransportServer>(static sp => sp.GetRequiredService<TransportServer>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, TransportServer>(static sp => sp.GetRequiredService<TransportServer>()));
         services.TryAddSingleton(new TransportConfigurationPath("Transport"));
-        return new TransportBuilder(services);
+        var builder = new TransportBuilder(services);
+        builder.AddConnectionMiddleware<LoggingConnectionMiddleware, ConnectionLoggingOptions>(LoggingConnectionMiddleware.Name, ConnectionLoggingOptions.Bind);
+        return builder;
     }
 
     /// <summary>

@@ -14,7 +14,7 @@ internal static class LogEvents
         public const int ProtocolFailed = 6;
         public const int AcceptFailing = 11;
         public const int ClientBrokeProtocol = 30;
-        public const int TelemetryFailed = 40;
+        public const int TelemetryFailed = 19;
     }
 
     /// <summary>The TCP and Unix socket transport (<c>SocketsLog</c>).</summary>

@@ -14,7 +14,7 @@ namespace Transport.Hosting.Internal;
 internal sealed class EndpointListener
 {
     private readonly IConnectionListener _listener;
-    private readonly ConnectionHandler _protocol;
+    private readonly ConnectionDelegate _application;
     private readonly long? _maxConnections;
     private readonly ILogger _logger;
     private readonly TransportMetrics _metrics;
@@ -30,14 +30,14 @@ internal sealed class EndpointListener
     private int _limitWarned;
     private Task _acceptLoop = Task.CompletedTask;
 
-    public EndpointListener(string name, string protocolName, IConnectionListener listener, ConnectionHandler protocol,
+    public EndpointListener(string name, string protocolName, IConnectionListener listener, ConnectionDelegate application,
         long? maxConnections, TimeSpan shutdownTimeout, ILogger logger, TransportMetrics metrics, ConnectionRegistry registry,
         bool connectionSpans = false)
     {
         Name = name;
         ProtocolName = protocolName;
         _listener = listener;
-        _protocol = protocol;
+        _application = application;
         _maxConnections = maxConnections;
         ShutdownTimeout = shutdownTimeout;
         _logger = logger;
@@ -281,7 +281,7 @@ internal sealed class EndpointListener
 
             // Unregistered when the protocol returns, before the connection is disposed below.
             await using System.Runtime.CompilerServices.ConfiguredAsyncDisposable registration = _registry.Register(connection, Name).ConfigureAwait(false);
-            await _protocol.OnConnectedAsync(connection).ConfigureAwait(false);
+            await _application(connection).ConfigureAwait(false);
             endReason = EndReasonWithoutException(connection);
         }
         catch (ProtocolViolationException ex)

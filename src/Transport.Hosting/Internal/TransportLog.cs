@@ -52,6 +52,9 @@ internal static partial class TransportLog
     [LoggerMessage(15, LogLevel.Warning, "Accepting connections on '{Endpoint}' again after {Failures} failed attempts over {DurationSeconds:0.###} s.")]
     public static partial void AcceptRecovered(ILogger logger, string endpoint, long failures, double durationSeconds);
 
+    [LoggerMessage(20, LogLevel.Information, "Endpoint '{Endpoint}' runs each connection through: {Pipeline}.")]
+    public static partial void Pipeline(ILogger logger, string endpoint, string pipeline);
+
     [LoggerMessage(16, LogLevel.Error, "Closing connection {ConnectionId} on '{Endpoint}' (over its limit) failed; the endpoint keeps accepting.")]
     public static partial void RejectFailed(ILogger logger, string connectionId, string endpoint, Exception exception);
 
@@ -61,6 +64,6 @@ internal static partial class TransportLog
     [LoggerMessage(18, LogLevel.Debug, "The host failed to start: {Message}")]
     public static partial void StartFailed(ILogger logger, string message, Exception exception);
 
-    [LoggerMessage(40, LogLevel.Error, "Recording the end of connection {ConnectionId} on '{Endpoint}' failed (a metrics or tracing listener threw); the connection is closed and the endpoint carries on.")]
+    [LoggerMessage(19, LogLevel.Error, "Recording the end of connection {ConnectionId} on '{Endpoint}' failed (a metrics or tracing listener threw); the connection is closed and the endpoint carries on.")]
     public static partial void TelemetryFailed(ILogger logger, string connectionId, string endpoint, Exception exception);
 }

@@ -42,6 +42,10 @@ internal sealed class TransportMetrics
             "Connections still open when the shutdown deadline passed, and aborted.");
         AcceptErrors = meter.CreateCounter<long>("transport.accept.errors", "{error}",
             "Exceptions from a transport's AcceptAsync; the endpoint retries with a growing delay. (The socket transport retries its own errors and counts them in transport.socket.accept.errors.)");
+        TlsHandshakeFailures = meter.CreateCounter<long>("transport.tls.handshake_failures", "{connection}",
+            "Connections closed because the client did not complete the TLS handshake (it failed, or the handshake timeout passed).");
+        IdleTimeouts = meter.CreateCounter<long>("transport.connections.idle_timeouts", "{connection}",
+            "Connections asked to close (and aborted after a grace period if still open) because no byte moved for Limits:IdleTimeout.");
     }
 
     public Counter<long> Rejected { get; }
@@ -58,6 +62,18 @@ internal sealed class TransportMetrics
 
     /// <summary>Tagged with the endpoint's attributes and <c>error.type</c> (the exception's type).</summary>
     public Counter<long> AcceptErrors { get; }
+
+    /// <summary>Tagged with <c>transport.endpoint</c> and <c>error.type</c> (<c>tls_handshake_failed</c>, <c>tls_handshake_timeout</c>).</summary>
+    public Counter<long> TlsHandshakeFailures { get; }
+
+    /// <summary>Tagged with <c>transport.endpoint</c> and <c>error.type</c> = <c>idle_timeout</c>.</summary>
+    public Counter<long> IdleTimeouts { get; }
+
+    public void CountIdleTimeout(string endpoint) =>
+        IdleTimeouts.Add(1, new KeyValuePair<string, object?>("transport.endpoint", endpoint), new KeyValuePair<string, object?>("error.type", "idle_timeout"));
+
+    public void CountTlsHandshakeFailure(string endpoint, string errorType) =>
+        TlsHandshakeFailures.Add(1, new KeyValuePair<string, object?>("transport.endpoint", endpoint), new KeyValuePair<string, object?>("error.type", errorType));
 
     private IEnumerable<Measurement<long>> ObserveActive()
     {

@@ -5,6 +5,7 @@ using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Transport.Hosting.Internal.Middleware;
 
 namespace Transport.Hosting.Internal;
 
@@ -18,11 +19,13 @@ internal sealed class TransportServer : IHostedService, ITransportServer
     private readonly IServiceProvider _services;
     private readonly TransportFactories _transports;
     private readonly ProtocolRegistration[] _protocols;
+    private readonly ConnectionMiddlewareRegistration[] _middleware;
     private readonly TransportConfigurationPath _path;
     private readonly ILogger _logger;
     private readonly TransportMetrics _metrics;
     private readonly TimeProvider _time;
     private List<EndpointListener> _listeners = [];
+    private readonly List<IDisposable> _owned = [];
     private int _bindCalled;
     private int _started;
 
@@ -31,6 +34,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         IServiceProvider services,
         TransportFactories transports,
         IEnumerable<ProtocolRegistration> protocols,
+        IEnumerable<ConnectionMiddlewareRegistration> middleware,
         TransportConfigurationPath path,
         ILoggerFactory loggerFactory)
     {
@@ -38,6 +42,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         _services = services;
         _transports = transports;
         _protocols = [.. protocols];
+        _middleware = [.. middleware];
         _path = path;
         _logger = loggerFactory.CreateLogger("Transport.Hosting");
         _metrics = new TransportMetrics(services.GetService<IMeterFactory>(), () => _listeners);
@@ -84,11 +89,23 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         }
 
         var bound = new List<EndpointListener>();
+        TimeSpan shortestIdle = options.Endpoints.Values
+            .Select(e => IdleTimeout(e, options))
+            .Where(t => t > TimeSpan.Zero)
+            .DefaultIfEmpty(TimeSpan.Zero)
+            .Min();
+        IdleSweeper? idle = null;
+        if (shortestIdle > TimeSpan.Zero)
+        {
+            idle = new IdleSweeper(shortestIdle, _time, _logger, _metrics);
+            _owned.Add(idle);
+        }
+
         try
         {
             foreach ((string name, TransportEndpointOptions endpoint) in options.Endpoints.OrderBy(e => e.Key, StringComparer.OrdinalIgnoreCase))
             {
-                await BindEndpointAsync(name, endpoint, options.Limits, bound, cancellationToken).ConfigureAwait(false);
+                await BindEndpointAsync(name, endpoint, options, idle, bound, cancellationToken).ConfigureAwait(false);
             }
         }
         catch
@@ -98,6 +115,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
                 await listener.UnbindAsync(CancellationToken.None).ConfigureAwait(false);
             }
 
+            DisposeOwned();
             throw;
         }
 
@@ -113,11 +131,27 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         }
 
         await Task.WhenAll(listeners.Select(l => l.DrainAsync(cancellationToken))).ConfigureAwait(false);
+        DisposeOwned();
     }
 
-    private async Task BindEndpointAsync(string name, TransportEndpointOptions endpoint, TransportLimits global,
+    private static TimeSpan IdleTimeout(TransportEndpointOptions endpoint, TransportServerOptions options) =>
+        endpoint.Limits.IdleTimeout ?? options.Limits.IdleTimeout ?? TimeSpan.Zero;
+
+    /// <summary>What the endpoints' pipelines hold beyond a connection's life, such as certificate file watchers.</summary>
+    private void DisposeOwned()
+    {
+        foreach (IDisposable resource in _owned)
+        {
+            resource.Dispose();
+        }
+
+        _owned.Clear();
+    }
+
+    private async Task BindEndpointAsync(string name, TransportEndpointOptions endpoint, TransportServerOptions options, IdleSweeper? idle,
         List<EndpointListener> bound, CancellationToken cancellationToken)
     {
+        TransportLimits global = options.Limits;
         string url = endpoint.Url!;
         string protocolName = endpoint.Protocol!;
         ConnectionHandler protocol = ResolveProtocol(protocolName);
@@ -129,6 +163,10 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         };
         long? maxConnections = limits.MaxConcurrentConnections ?? global.MaxConcurrentConnections;
         TimeSpan shutdownTimeout = limits.ShutdownTimeout ?? global.ShutdownTimeout ?? TransportLimits.DefaultShutdownTimeout;
+
+        ConnectionDelegate application = EndpointPipeline.Build($"{_path.Path}:Endpoints:{name}", _path.Path, name, endpoint, options.EndpointDefaults,
+            _middleware, _services, protocol, protocolName, _logger, _metrics, _time, _owned, idle, IdleTimeout(endpoint, options), out string pipeline);
+        TransportLog.Pipeline(_logger, name, pipeline);
 
         IReadOnlyList<EndPoint> addresses = TransportUrl.ParseListenEndPoints(url);
         foreach (EndPoint address in addresses)
@@ -156,7 +194,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
                     $"{_path.Path}:Endpoints:{name} ('{url}'): cannot listen on {TransportUrl.Format(address)}: {ex.Message}", ex);
             }
 
-            bound.Add(new EndpointListener(name, protocolName, listener, protocol, maxConnections, shutdownTimeout,
+            bound.Add(new EndpointListener(name, protocolName, listener, application, maxConnections, shutdownTimeout,
                 _logger, _metrics, _services.GetRequiredService<ConnectionRegistry>(), _options.Value.Telemetry.ConnectionSpans) { Time = _time });
         }
     }

@@ -3,6 +3,7 @@ using System.Net;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Transport.Hosting.Internal.Middleware;
 
 namespace Transport.Hosting.Internal;
 
@@ -13,6 +14,8 @@ namespace Transport.Hosting.Internal;
 internal sealed class TransportServerOptionsValidator(
     IEnumerable<ProtocolRegistration> protocols,
     TransportFactories transports,
+    IEnumerable<ConnectionMiddlewareRegistration> middleware,
+    IServiceProvider services,
     TransportConfigurationPath path,
     IEnumerable<ConfigurationSectionSchema> sections,
     ILoggerFactory? loggerFactory = null) : IValidateOptions<TransportServerOptions>
@@ -21,7 +24,8 @@ internal sealed class TransportServerOptionsValidator(
         .WholeNumber(nameof(TransportLimits.MaxConcurrentConnections), is64Bit: true)
         .Duration(nameof(TransportLimits.ShutdownTimeout))
         .WholeNumber(nameof(TransportLimits.MaxReadBufferSize), is64Bit: true)
-        .WholeNumber(nameof(TransportLimits.MaxWriteBufferSize), is64Bit: true);
+        .WholeNumber(nameof(TransportLimits.MaxWriteBufferSize), is64Bit: true)
+        .Duration(nameof(TransportLimits.IdleTimeout));
 
     /// <summary>The server's own keys under <c>Transport</c>.</summary>
     public static readonly ConfigurationSchema Schema = ServerKeys();
@@ -69,6 +73,7 @@ internal sealed class TransportServerOptionsValidator(
             }
 
             ValidateLimits($"{prefix}:Limits", endpoint.Limits, failures);
+            EndpointPipeline.Validate(prefix, root, key, endpoint, options.EndpointDefaults, [.. middleware], services, failures);
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
@@ -78,11 +83,40 @@ internal sealed class TransportServerOptionsValidator(
         .Map(nameof(TransportServerOptions.Endpoints), new ConfigurationSchema()
             .Text(nameof(TransportEndpointOptions.Url))
             .Text(nameof(TransportEndpointOptions.Protocol))
-            .Section(nameof(TransportEndpointOptions.Limits), s_limits))
+            .Section(nameof(TransportEndpointOptions.Limits), s_limits)
+            .Section(nameof(TransportEndpointOptions.Tls), TlsKeys())
+            // Each element's keys belong to its middleware, which binds and validates them: not checked here.
+            .Text(nameof(TransportEndpointOptions.Middleware)))
+        .Section(nameof(TransportServerOptions.EndpointDefaults), new ConfigurationSchema()
+            .Section(nameof(TransportEndpointDefaults.Tls), TlsKeys()))
         .Section(nameof(TransportServerOptions.Limits), s_limits)
         .Section(nameof(TransportServerOptions.Telemetry), new ConfigurationSchema()
             .TrueOrFalse(nameof(TransportTelemetryOptions.ConnectionSpans)))
         .OneOf<UnknownKeyHandling>(nameof(TransportServerOptions.UnknownKeys));
+
+    private static ConfigurationSchema TlsKeys() => new ConfigurationSchema()
+        .TrueOrFalse(nameof(TransportTlsOptions.Enabled))
+        .Section(nameof(TransportTlsOptions.Certificate), CertificateKeys())
+        // Flags ("Tls12, Tls13"): the binder's own message names the key and the value it cannot convert.
+        .Text(nameof(TransportTlsOptions.SslProtocols))
+        .OneOf<TlsClientCertificateMode>(nameof(TransportTlsOptions.ClientCertificateMode))
+        .Text(nameof(TransportTlsOptions.ClientCertificateAuthorityPath))
+        .Text(nameof(TransportTlsOptions.ApplicationProtocols))
+        .Duration(nameof(TransportTlsOptions.HandshakeTimeout))
+        .Map(nameof(TransportTlsOptions.Sni), new ConfigurationSchema()
+            .Section(nameof(TransportSniOptions.Certificate), CertificateKeys())
+            .Text(nameof(TransportSniOptions.SslProtocols))
+            .OneOf<TlsClientCertificateMode>(nameof(TransportSniOptions.ClientCertificateMode))
+            .Text(nameof(TransportSniOptions.ApplicationProtocols)));
+
+    private static ConfigurationSchema CertificateKeys() => new ConfigurationSchema()
+        .Text(nameof(TransportCertificateOptions.Path))
+        .Text(nameof(TransportCertificateOptions.KeyPath))
+        .Text(nameof(TransportCertificateOptions.Password))
+        .Text(nameof(TransportCertificateOptions.Subject))
+        .Text(nameof(TransportCertificateOptions.Store))
+        .Text(nameof(TransportCertificateOptions.Location))
+        .TrueOrFalse(nameof(TransportCertificateOptions.AllowInvalid));
 
     private void CheckUnknownKeys(Microsoft.Extensions.Configuration.IConfiguration section, UnknownKeyHandling handling, List<string> failures)
     {
@@ -186,6 +220,11 @@ internal sealed class TransportServerOptionsValidator(
         if (limits.MaxReadBufferSize is < 0)
         {
             failures.Add($"{prefix}:MaxReadBufferSize must be 0 (no limit) or a positive number of bytes (was {limits.MaxReadBufferSize.Value.ToString(CultureInfo.InvariantCulture)}).");
+        }
+
+        if (limits.IdleTimeout is { } idle && idle < TimeSpan.Zero)
+        {
+            failures.Add($"{prefix}:IdleTimeout must not be negative (was {idle}); 00:00:00 or unset means none.");
         }
 
         if (limits.MaxWriteBufferSize is < 0)
