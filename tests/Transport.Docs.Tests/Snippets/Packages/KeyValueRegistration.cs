@@ -1,0 +1,15 @@
+#region docs:keyvalue-registration
+using Microsoft.Extensions.DependencyInjection;
+using Transport.Protocols.KeyValue;
+#endregion
+
+internal static class KeyValueRegistration
+{
+    public static void Register(Microsoft.Extensions.Hosting.HostApplicationBuilder builder)
+    {
+        #region docs:keyvalue-registration
+        builder.Services.AddTransport(builder.Configuration.GetSection("Transport"))
+            .AddProtocol<KeyValueProtocol>("kv");                   // one store for every endpoint that names "kv"
+        #endregion
+    }
+}
