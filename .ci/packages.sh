@@ -7,8 +7,8 @@
 #     it with warnings as errors and runs its tests against the local feed, then runs its host and gets one answer;
 #  3. builds README's "Hosting it in your own program" app (its Program.cs, appsettings.json and csproj item, taken
 #     from README.md) from the packages, with the JIT and published with Native AOT, and gets one answer from the
-#     endpoint of its appsettings.json each time. Trim/AOT warnings fail the step (set TRANSPORT_AOT_WARNINGS=report
-#     to print them and go on).
+#     endpoint of its appsettings.json each time. Trim/AOT warnings or no answer fail the step (TRANSPORT_AOT=report
+#     prints them and goes on).
 # Usage: .ci/packages.sh (from anywhere; CI calls it from .ci/run). Needs socat.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,7 +27,7 @@ cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     rm -rf "$work"
     for dir in "$HOME"/.nuget/packages/transport.*/"$version"; do
-        [ -d "$dir" ] && rm -rf "$dir"
+        [ -d "$dir" ] && rm -rf "$dir" && rmdir --ignore-fail-on-non-empty "$(dirname "$dir")"
     done
     return 0
 }
@@ -160,19 +160,30 @@ stop_last
 step "README's hosting app published with Native AOT"
 (
     cd "$app"
-    dotnet publish -c Release -r linux-x64 -p:PublishAot=true -o "$work/aot" >"$work/app-aot.log" 2>&1 \
+    dotnet publish -c Release -r linux-x64 -p:PublishAot=true -p:TrimmerSingleWarn=false -o "$work/aot" >"$work/app-aot.log" 2>&1 \
         || { cat "$work/app-aot.log"; fail "README's app: AOT publish"; }
 )
-aot_warnings="$(grep -E ': (warning|error) (IL[0-9]+|NETSDK[0-9]+)' "$work/app-aot.log" | sed 's/ \[.*//' | sort -u || true)"
+# "warning IL2026" (or "Trim analysis warning", "AOT analysis warning" one per call site, TrimmerSingleWarn=false).
+aot_warnings="$(grep -E 'warning (IL[0-9]+|NETSDK[0-9]+)' "$work/app-aot.log" | sed -e 's/ \[[^]]*\]$//' -e 's/^ *//' | sort -u || true)"
+# TRANSPORT_AOT=report: print what warns and whether the AOT app answers, without failing (while the libraries are
+# not yet AOT-clean); the default fails on either.
+aot_problem() {
+    if [ "${TRANSPORT_AOT:-strict}" = "report" ]; then
+        step "  NATIVE AOT NOT CLEAN (reported, not failed: TRANSPORT_AOT=report): $*"
+    else
+        fail "$*"
+    fi
+}
 if [ -n "$aot_warnings" ]; then
     echo "$aot_warnings"
-    if [ "${TRANSPORT_AOT_WARNINGS:-fail}" != "report" ]; then
-        fail "Native AOT publish of a package consumer warned ($(wc -l <<<"$aot_warnings") distinct)"
-    fi
-    step "  $(wc -l <<<"$aot_warnings") distinct trim/AOT warnings (reported, not failed: TRANSPORT_AOT_WARNINGS=report)"
+    aot_problem "Native AOT publish of a package consumer warned ($(wc -l <<<"$aot_warnings") distinct)"
 fi
 [ -f "$work/aot/appsettings.json" ] || fail "appsettings.json is not beside the AOT executable"
 start "$work/app-aot-run.log" "$work/aot/EchoServer" --Transport:Endpoints:tcp:Url=tcp://127.0.0.1:0
-ask "$work/app-aot-run.log" 'ping' 'ping'
+if [ "${TRANSPORT_AOT:-strict}" = "report" ]; then
+    (ask "$work/app-aot-run.log" 'ping' 'ping') || aot_problem "the AOT app did not answer from its appsettings endpoint"
+else
+    ask "$work/app-aot-run.log" 'ping' 'ping'
+fi
 stop_last
 step "all good"
