@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Transport.Hosting;
 using Transport.Protocols.Greeting;
+using Transport.Sockets;
 
 // The tutorial's web server on Transport: the greeting page over HTTP/1.0 on every endpoint in
 // appsettings.json (http://localhost:8080 and a Unix socket by default).

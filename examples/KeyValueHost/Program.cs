@@ -4,6 +4,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Transport.Hosting;
 using Transport.Protocols.KeyValue;
+using Transport.Sockets;
 
 // A key-value server that speaks RESP2 (the Redis protocol) on every endpoint in appsettings.json: TCP port 6380
 // and the Unix socket /tmp/transport/kv.sock by default. Try: redis-cli -p 6380 set k v; redis-cli -s /tmp/transport/kv.sock get k

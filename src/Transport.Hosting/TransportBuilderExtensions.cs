@@ -1,10 +1,10 @@
 using System.Diagnostics.CodeAnalysis;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Transport.Hosting;
 using Transport.Hosting.Internal;
 
-namespace Microsoft.Extensions.DependencyInjection;
+namespace Transport.Hosting;
 
 /// <summary>
 /// Registers protocols and endpoints on an <see cref="ITransportBuilder"/>.

@@ -1,13 +1,16 @@
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Transport;
-using Transport.Hosting;
 using Transport.Hosting.Internal;
+using Transport.Memory;
+using Transport.Sockets;
+using Transport.Udp;
 
-namespace Microsoft.Extensions.DependencyInjection;
+namespace Transport.Hosting;
 
 /// <summary>
 /// Registers the Transport server and client in a service collection.

@@ -1,8 +1,9 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Transport;
 using Transport.Memory;
 
-namespace Microsoft.Extensions.DependencyInjection;
+namespace Transport.Memory;
 
 /// <summary>
 /// Registers the in-memory transport.

@@ -3,7 +3,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Transport;
 using Transport.Sockets;
 
-namespace Microsoft.Extensions.DependencyInjection;
+namespace Transport.Sockets;
 
 /// <summary>
 /// Registers the TCP and Unix domain socket transport.

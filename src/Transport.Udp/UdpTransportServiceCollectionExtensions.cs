@@ -1,8 +1,9 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Transport;
 using Transport.Udp;
 
-namespace Microsoft.Extensions.DependencyInjection;
+namespace Transport.Udp;
 
 /// <summary>
 /// Registers the UDP transport.

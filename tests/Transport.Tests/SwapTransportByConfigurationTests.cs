@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Transport.Hosting;
 using Transport.Protocols.Echo;
 
 namespace Transport.Tests;

@@ -1,7 +1,8 @@
-using Microsoft.Extensions.DependencyInjection;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Transport.Hosting;
 
 namespace Transport.Tests;
 

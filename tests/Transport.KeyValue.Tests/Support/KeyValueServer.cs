@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Transport.Hosting;
 using Transport.Protocols.KeyValue;
 
 namespace Transport.KeyValue.Tests;

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Configuration;
 
-namespace Transport.Hosting;
+namespace Transport.Sockets;
 
 /// <summary>
 /// The process-wide switch that runs .NET's socket completions on its epoll threads instead of queueing each one
