@@ -1,5 +1,5 @@
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Transport.Hosting;
 using TransportProtocol1;
 
 // Serves UpperLineProtocol on every endpoint of appsettings.json (tcp://127.0.0.1:7300 by default).

@@ -1,5 +1,6 @@
 #region docs:chat-registration
 using Microsoft.Extensions.DependencyInjection;
+using Transport.Hosting;
 #endregion
 
 internal static class ChatRegistration

@@ -1,6 +1,6 @@
 #region docs:readme-hosting
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Transport.Hosting;
 using Transport.Protocols.Echo;
 #endregion
 

@@ -1,5 +1,5 @@
 #region docs:upper-line-registration
-using Microsoft.Extensions.DependencyInjection;
+using Transport.Hosting;
 #endregion
 
 internal static class UpperLineRegistration

@@ -1,5 +1,6 @@
 #region docs:greeting-registration
 using Microsoft.Extensions.DependencyInjection;
+using Transport.Hosting;
 using Transport.Protocols.Greeting;
 #endregion
 

@@ -1,5 +1,5 @@
 #region docs:keyvalue-registration
-using Microsoft.Extensions.DependencyInjection;
+using Transport.Hosting;
 using Transport.Protocols.KeyValue;
 #endregion
 
