@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Transport.Framing;
+using Transport.Hosting;
 using Transport.Sockets;
 
 namespace Transport.Framing.Tests;
