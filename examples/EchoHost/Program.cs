@@ -4,8 +4,6 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Transport.Hosting;
 using Transport.Protocols.Echo;
-using Transport.Sockets;
-using Transport.Udp;
 
 // An echo server (RFC 862) on every endpoint in appsettings.json: TCP, a Unix socket and UDP by default.
 // Override any value on the command line, e.g. --Transport:Endpoints:tcp:Url=tcp://127.0.0.1:0
@@ -16,15 +14,10 @@ HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicati
 });
 builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
 
-// Transport:Sockets:InlineCompletions (true in appsettings.json): socket completions run on .NET's epoll threads.
-// Safe here because echo never blocks; it must be decided before any socket exists, hence before the host.
-InlineSocketCompletions.EnableIfConfigured(builder.Configuration);
-
-// The transports' own options from configuration: Transport:Sockets (e.g. MemoryPoolTrimInterval) and
-// Transport:Udp (e.g. MaxSessions, SessionIdleTimeout).
-builder.Services.Configure<SocketTransportOptions>(builder.Configuration.GetSection("Transport:Sockets"));
-builder.Services.Configure<UdpTransportOptions>(builder.Configuration.GetSection("Transport:Udp"));
+// Everything under Transport, validated at start: endpoints, limits, and the transports' own options under
+// Transport:Sockets (InlineCompletions is true in appsettings.json: echo never blocks) and Transport:Udp.
 builder.Services.AddTransport(builder.Configuration.GetSection("Transport"))
     .AddProtocol<EchoProtocol>("echo");
 
-await builder.Build().RunAsync();
+// A bad value or a busy port: one line on stderr and exit code 1.
+return await builder.Build().RunTransportAsync();

@@ -7,7 +7,6 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Transport.Hosting;
 using Transport.Protocols.Greeting;
-using Transport.Sockets;
 
 // The tutorial's web server on Transport: the greeting page over HTTP/1.0 on every endpoint in
 // appsettings.json (http://localhost:8080 and a Unix socket by default).
@@ -18,15 +17,17 @@ HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicati
 });
 builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
 
-// Transport:Sockets:InlineCompletions (true in appsettings.json): socket completions run on .NET's epoll threads.
-// Safe here because the greeting server never blocks; it must be decided before any socket exists.
-InlineSocketCompletions.EnableIfConfigured(builder.Configuration);
-builder.Services.Configure<GreetingOptions>(builder.Configuration.GetSection("Greeting"));
+// Transport:Sockets:InlineCompletions is true in appsettings.json: the greeting server never blocks.
+builder.Services.AddGreetingOptions(builder.Configuration.GetSection("Greeting"));
 builder.Services.AddTransport(builder.Configuration.GetSection("Transport"))
     .AddProtocol<GreetingProtocol>("greeting");
 
 using IHost host = builder.Build();
-await host.StartAsync();
+// A bad value or a busy port: one line on stderr and exit code 1.
+if (!await host.TryStartAsync())
+{
+    return 1;
+}
 
 var endpoints = host.Services.GetRequiredService<IOptions<TransportServerOptions>>().Value.Endpoints;
 foreach (IGrouping<string, TransportBinding> endpoint in host.Services.GetRequiredService<ITransportServer>().Bindings.GroupBy(b => b.Name))
@@ -36,6 +37,7 @@ foreach (IGrouping<string, TransportBinding> endpoint in host.Services.GetRequir
 }
 
 await host.WaitForShutdownAsync();
+return 0;
 
 static string Describe(EndPoint endpoint, bool localhost) => endpoint switch
 {

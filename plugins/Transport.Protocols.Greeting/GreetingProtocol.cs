@@ -46,7 +46,7 @@ public sealed partial class GreetingProtocol : ConnectionHandler, IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Value;
-        Validate(_options);
+        GreetingOptionsValidator.ThrowIfInvalid(_options);
         time ??= TimeProvider.System;
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _responses = new HttpResponses(_options, new HttpDate(time));
@@ -240,50 +240,6 @@ public sealed partial class GreetingProtocol : ConnectionHandler, IDisposable
         if (_rejected is { Enabled: true })
         {
             _rejected.Add(1, new KeyValuePair<string, object?>("http.response.status_code", status));
-        }
-    }
-
-    private static void Validate(GreetingOptions options)
-    {
-        var failures = new List<string>();
-        if (options.MaxRequestLineLength < 16)
-        {
-            failures.Add($"Greeting:MaxRequestLineLength must be at least 16 (was {options.MaxRequestLineLength}).");
-        }
-
-        if (options.MaxRequestHeaderCount < 1)
-        {
-            failures.Add($"Greeting:MaxRequestHeaderCount must be at least 1 (was {options.MaxRequestHeaderCount}).");
-        }
-
-        if (options.MaxRequestHeadersTotalSize < 64)
-        {
-            failures.Add($"Greeting:MaxRequestHeadersTotalSize must be at least 64 (was {options.MaxRequestHeadersTotalSize}).");
-        }
-
-        if (options.MaxRequestBodySize < 0)
-        {
-            failures.Add($"Greeting:MaxRequestBodySize must not be negative (was {options.MaxRequestBodySize}).");
-        }
-
-        if (options.RequestHeadersTimeout <= TimeSpan.Zero || options.KeepAliveTimeout <= TimeSpan.Zero)
-        {
-            failures.Add("Greeting:RequestHeadersTimeout and Greeting:KeepAliveTimeout must be positive.");
-        }
-
-        if (options.MaxRequestsPerConnection < 1)
-        {
-            failures.Add($"Greeting:MaxRequestsPerConnection must be at least 1 (was {options.MaxRequestsPerConnection}).");
-        }
-
-        if (string.IsNullOrWhiteSpace(options.ServerName) || options.ServerName.Any(c => c < 0x20 || c > 0x7E))
-        {
-            failures.Add("Greeting:ServerName must be printable ASCII without line breaks.");
-        }
-
-        if (failures.Count > 0)
-        {
-            throw new OptionsValidationException(nameof(GreetingOptions), typeof(GreetingOptions), failures);
         }
     }
 

@@ -59,18 +59,7 @@ public sealed class KeyValueProtocol : FramedProtocol<RespCommand, KeyValueSessi
     public KeyValueProtocol(KeyValueProtocolOptions? options = null, TimeProvider? timeProvider = null, ConnectionRegistry? registry = null)
     {
         options ??= new KeyValueProtocolOptions();
-        if (options.MaxRequestSize < 1024)
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), options.MaxRequestSize,
-                "KeyValueProtocolOptions.MaxRequestSize must be at least 1024 bytes.");
-        }
-
-        if (options.PubSubOutputLimit < 1024)
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), options.PubSubOutputLimit,
-                "KeyValueProtocolOptions.PubSubOutputLimit must be at least 1024 bytes.");
-        }
-
+        KeyValueProtocolOptionsValidator.ThrowIfInvalid(options);
         _maxRequestSize = options.MaxRequestSize;
         _pubSubOutputLimit = options.PubSubOutputLimit;
         _registry = registry ?? new ConnectionRegistry();

@@ -11,6 +11,26 @@ public sealed class TransportServerOptions
 
     /// <summary>Limits for every endpoint that does not set its own (<c>Transport:Limits</c>).</summary>
     public TransportLimits Limits { get; set; } = new();
+
+    /// <summary>
+    /// What a key under <c>Transport</c> that no option has (a typo such as <c>Endpionts</c>) does at start: a Warning
+    /// naming it and the closest known key, an error that fails the start, or nothing (<c>Transport:UnknownKeys</c>).
+    /// </summary>
+    /// <remarks>Defaults to <see cref="UnknownKeyHandling.Warn"/>.</remarks>
+    public UnknownKeyHandling UnknownKeys { get; set; } = UnknownKeyHandling.Warn;
+}
+
+/// <summary>What the host does at start with a configuration key under <c>Transport</c> that no option has.</summary>
+public enum UnknownKeyHandling
+{
+    /// <summary>Logs a Warning naming the key and the closest known one.</summary>
+    Warn,
+
+    /// <summary>Fails the start with that message.</summary>
+    Error,
+
+    /// <summary>Says nothing.</summary>
+    Ignore,
 }
 
 /// <summary>

@@ -12,7 +12,7 @@ namespace Transport.Memory;
 /// that connect to them. Connections behave like sockets: end of stream when the peer completes its output,
 /// backpressure at the buffer limits, a reset seen by the peer when one side aborts.
 /// </summary>
-public sealed class MemoryTransportFactory : ITransportFactory
+public sealed class MemoryTransportFactory : ITransportFactory, Transport.Internal.IBuiltInTransport
 {
     private readonly ConcurrentDictionary<MemoryEndPoint, MemoryConnectionListener> _listeners = new();
 

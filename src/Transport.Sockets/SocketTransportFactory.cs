@@ -15,7 +15,7 @@ namespace Transport.Sockets;
 /// </summary>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification =
     "The memory pool's only resource is its trim timer, which stops by itself once the pool is unreferenced.")]
-public sealed class SocketTransportFactory : ITransportFactory
+public sealed class SocketTransportFactory : ITransportFactory, Transport.Internal.IBuiltInTransport
 {
     private readonly SocketTransportOptions _options;
     private readonly ILogger _logger;
@@ -32,10 +32,16 @@ public sealed class SocketTransportFactory : ITransportFactory
         _options = options.Value;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Transport.Sockets");
         _metrics = new SocketMetrics(meterFactory);
-        if (_options.MemoryPoolTrimInterval <= TimeSpan.Zero)
+        // The host validated these at start; a factory created by hand gets the same check and message.
+        ValidateOptionsResult result = new SocketTransportOptionsValidator(nameof(SocketTransportOptions), null).Validate(null, _options);
+        if (result.Failed)
         {
-            throw new OptionsValidationException(nameof(SocketTransportOptions), typeof(SocketTransportOptions),
-                [$"{nameof(SocketTransportOptions.MemoryPoolTrimInterval)} '{_options.MemoryPoolTrimInterval}' must be positive."]);
+            throw new OptionsValidationException(nameof(SocketTransportOptions), typeof(SocketTransportOptions), result.Failures);
+        }
+
+        if (_options.InlineCompletions)
+        {
+            Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
         }
 
         // One pool for every listener and client connection of this transport, so blocks freed by one serve the next.

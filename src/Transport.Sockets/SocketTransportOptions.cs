@@ -50,4 +50,17 @@ public sealed class SocketTransportOptions
     /// </summary>
     /// <remarks>Defaults to <see langword="true"/>.</remarks>
     public bool ReturnMemoryWhenIdle { get; set; } = true;
+
+    /// <summary>
+    /// Whether .NET's socket completions run on its epoll threads instead of being queued to the thread pool
+    /// (<c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>). With <see cref="InlineScheduling"/>, the protocol then
+    /// runs on those threads too: no thread-pool hop per message, the fastest setting for protocols that never block,
+    /// and a hazard for one that does (it stalls every socket served by that thread).
+    /// </summary>
+    /// <remarks>
+    /// Defaults to <see langword="false"/>. It is a switch of the whole process that .NET reads once, at the first socket
+    /// operation: the transport sets it when it is created, which in a host is before any socket is opened. A process
+    /// that already used a socket (or sets the environment variable itself) keeps what it had.
+    /// </remarks>
+    public bool InlineCompletions { get; set; }
 }

@@ -1,7 +1,8 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Transport;
-using Transport.Sockets;
+using Microsoft.Extensions.Options;
+using Transport.Sockets.Internal;
 
 namespace Transport.Sockets;
 
@@ -11,8 +12,8 @@ namespace Transport.Sockets;
 public static class SocketTransportServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the socket transport (<c>tcp://</c> and <c>unix:</c> endpoints) as an <see cref="ITransportFactory"/>.
-    /// Safe to call more than once.
+    /// Adds the socket transport (<c>tcp://</c> and <c>unix:</c> endpoints) as an <see cref="ITransportFactory"/>, with
+    /// <see cref="SocketTransportOptions"/> validated when the host starts. Safe to call more than once.
     /// </summary>
     /// <param name="services">The service collection.</param>
     /// <param name="configure">Optional configuration of <see cref="SocketTransportOptions"/>.</param>
@@ -20,7 +21,9 @@ public static class SocketTransportServiceCollectionExtensions
     public static IServiceCollection AddSocketTransport(this IServiceCollection services, Action<SocketTransportOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
-        services.AddOptions<SocketTransportOptions>();
+        services.AddOptions<SocketTransportOptions>().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SocketTransportOptions>>(
+            new SocketTransportOptionsValidator(nameof(SocketTransportOptions), null)));
         if (configure is not null)
         {
             services.Configure(configure);
@@ -29,6 +32,38 @@ public static class SocketTransportServiceCollectionExtensions
         services.TryAddSingleton<SocketTransportFactory>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ITransportFactory, SocketTransportFactory>(
             static sp => sp.GetRequiredService<SocketTransportFactory>()));
+        return services;
+    }
+
+    /// <summary>
+    /// Adds the socket transport with <see cref="SocketTransportOptions"/> bound from <paramref name="configuration"/>
+    /// (e.g. <c>Transport:Sockets</c>). A value of the wrong type or out of range fails the host at start, naming its
+    /// full key. Safe to call more than once.
+    /// </summary>
+    /// <param name="services">The service collection.</param>
+    /// <param name="configuration">The section with the options' keys (<c>Backlog</c>, <c>NoDelay</c>, …).</param>
+    /// <returns>The service collection.</returns>
+    public static IServiceCollection AddSocketTransport(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddSocketTransport();
+        string path = (configuration as IConfigurationSection)?.Path ?? "";
+        // Binding a value of the wrong type would throw the binder's exception; the validator reports it instead.
+        services.Configure<SocketTransportOptions>(options =>
+        {
+            if (SocketTransportOptionsValidator.Schema.CheckValues(configuration).Count == 0)
+            {
+                configuration.Bind(options);
+            }
+        });
+        ServiceDescriptor? inCode = services.FirstOrDefault(static d => d.ImplementationInstance is SocketTransportOptionsValidator);
+        if (inCode is not null)
+        {
+            services.Remove(inCode);
+        }
+
+        services.AddSingleton<IValidateOptions<SocketTransportOptions>>(new SocketTransportOptionsValidator(path, configuration));
+        services.AddSingleton(new ConfigurationSectionSchema(path, SocketTransportOptionsValidator.Schema));
         return services;
     }
 }

@@ -14,7 +14,7 @@ namespace Transport.Udp;
 /// yields exactly one datagram from that peer and each flush sends exactly one datagram to it. A client
 /// connection is a connected UDP socket with the same semantics.
 /// </summary>
-public sealed class UdpTransportFactory : ITransportFactory
+public sealed class UdpTransportFactory : ITransportFactory, Transport.Internal.IBuiltInTransport
 {
     private readonly UdpTransportOptions _options;
     private readonly ILogger _logger;
@@ -28,11 +28,13 @@ public sealed class UdpTransportFactory : ITransportFactory
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Value;
-        ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxDatagramSize, 1, "UdpTransportOptions.MaxDatagramSize");
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(_options.MaxDatagramSize, 65527, "UdpTransportOptions.MaxDatagramSize");
-        ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxSessions, 1, "UdpTransportOptions.MaxSessions");
-        ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxQueuedDatagrams, 1, "UdpTransportOptions.MaxQueuedDatagrams");
-        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(_options.SessionIdleTimeout, TimeSpan.Zero, "UdpTransportOptions.SessionIdleTimeout");
+        // The host validated these at start; a factory created by hand gets the same check and message.
+        ValidateOptionsResult result = new UdpTransportOptionsValidator(nameof(UdpTransportOptions), null).Validate(null, _options);
+        if (result.Failed)
+        {
+            throw new OptionsValidationException(nameof(UdpTransportOptions), typeof(UdpTransportOptions), result.Failures);
+        }
+
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Transport.Udp");
         _metrics = new UdpMetrics(meterFactory);
     }

@@ -1,7 +1,8 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Transport;
-using Transport.Udp;
+using Microsoft.Extensions.Options;
+using Transport.Udp.Internal;
 
 namespace Transport.Udp;
 
@@ -11,7 +12,8 @@ namespace Transport.Udp;
 public static class UdpTransportServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the UDP transport (<c>udp://</c> endpoints) as an <see cref="ITransportFactory"/>. Safe to call more than once.
+    /// Adds the UDP transport (<c>udp://</c> endpoints) as an <see cref="ITransportFactory"/>, with
+    /// <see cref="UdpTransportOptions"/> validated when the host starts. Safe to call more than once.
     /// </summary>
     /// <param name="services">The service collection.</param>
     /// <param name="configure">Optional configuration of <see cref="UdpTransportOptions"/>.</param>
@@ -19,7 +21,9 @@ public static class UdpTransportServiceCollectionExtensions
     public static IServiceCollection AddUdpTransport(this IServiceCollection services, Action<UdpTransportOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
-        services.AddOptions<UdpTransportOptions>();
+        services.AddOptions<UdpTransportOptions>().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<UdpTransportOptions>>(
+            new UdpTransportOptionsValidator(nameof(UdpTransportOptions), null)));
         if (configure is not null)
         {
             services.Configure(configure);
@@ -28,6 +32,38 @@ public static class UdpTransportServiceCollectionExtensions
         services.TryAddSingleton<UdpTransportFactory>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<ITransportFactory, UdpTransportFactory>(
             static sp => sp.GetRequiredService<UdpTransportFactory>()));
+        return services;
+    }
+
+    /// <summary>
+    /// Adds the UDP transport with <see cref="UdpTransportOptions"/> bound from <paramref name="configuration"/>
+    /// (e.g. <c>Transport:Udp</c>). A value of the wrong type or out of range fails the host at start, naming its
+    /// full key. Safe to call more than once.
+    /// </summary>
+    /// <param name="services">The service collection.</param>
+    /// <param name="configuration">The section with the options' keys (<c>MaxSessions</c>, <c>SessionIdleTimeout</c>, …).</param>
+    /// <returns>The service collection.</returns>
+    public static IServiceCollection AddUdpTransport(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddUdpTransport();
+        string path = (configuration as IConfigurationSection)?.Path ?? "";
+        // Binding a value of the wrong type would throw the binder's exception; the validator reports it instead.
+        services.Configure<UdpTransportOptions>(options =>
+        {
+            if (UdpTransportOptionsValidator.Schema.CheckValues(configuration).Count == 0)
+            {
+                configuration.Bind(options);
+            }
+        });
+        ServiceDescriptor? inCode = services.FirstOrDefault(static d => d.ImplementationInstance is UdpTransportOptionsValidator);
+        if (inCode is not null)
+        {
+            services.Remove(inCode);
+        }
+
+        services.AddSingleton<IValidateOptions<UdpTransportOptions>>(new UdpTransportOptionsValidator(path, configuration));
+        services.AddSingleton(new ConfigurationSectionSchema(path, UdpTransportOptionsValidator.Schema));
         return services;
     }
 }

@@ -6,8 +6,23 @@ namespace Transport.Hosting.Internal;
 /// <summary>Fails the host at start on a registry option it cannot use, naming the key and the value.</summary>
 internal sealed class ConnectionRegistryOptionsValidator(TransportConfigurationPath path) : IValidateOptions<ConnectionRegistryOptions>
 {
+    /// <summary>The keys under <c>Transport:Registry</c>.</summary>
+    public static readonly ConfigurationSchema Schema = new ConfigurationSchema()
+        .WholeNumber(nameof(ConnectionRegistryOptions.MaxOutboxSize))
+        .OneOf<SlowConsumerPolicy>(nameof(ConnectionRegistryOptions.SlowConsumerPolicy));
+
     public ValidateOptionsResult Validate(string? name, ConnectionRegistryOptions options)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        if (path.Section is { } section)
+        {
+            IReadOnlyList<string> wrongTypes = Schema.CheckValues(section.GetSection("Registry"));
+            if (wrongTypes.Count > 0)
+            {
+                return ValidateOptionsResult.Fail(wrongTypes);
+            }
+        }
+
         if (options.MaxOutboxSize < 1)
         {
             return ValidateOptionsResult.Fail(

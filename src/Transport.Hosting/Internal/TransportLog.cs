@@ -54,4 +54,10 @@ internal static partial class TransportLog
 
     [LoggerMessage(16, LogLevel.Error, "Closing connection {ConnectionId} on '{Endpoint}' (over its limit) failed; the endpoint keeps accepting.")]
     public static partial void RejectFailed(ILogger logger, string connectionId, string endpoint, Exception exception);
+
+    [LoggerMessage(17, LogLevel.Warning, "{Message}")]
+    public static partial void UnknownConfigurationKey(ILogger logger, string message);
+
+    [LoggerMessage(18, LogLevel.Debug, "The host failed to start: {Message}")]
+    public static partial void StartFailed(ILogger logger, string message, Exception exception);
 }

@@ -16,25 +16,26 @@ internal sealed class TransportServer : IHostedService, ITransportServer
 {
     private readonly IOptions<TransportServerOptions> _options;
     private readonly IServiceProvider _services;
-    private readonly ITransportFactory[] _transports;
+    private readonly TransportFactories _transports;
     private readonly ProtocolRegistration[] _protocols;
     private readonly TransportConfigurationPath _path;
     private readonly ILogger _logger;
     private readonly TransportMetrics _metrics;
     private readonly TimeProvider _time;
     private List<EndpointListener> _listeners = [];
+    private int _startCalled;
 
     public TransportServer(
         IOptions<TransportServerOptions> options,
         IServiceProvider services,
-        IEnumerable<ITransportFactory> transports,
+        TransportFactories transports,
         IEnumerable<ProtocolRegistration> protocols,
         TransportConfigurationPath path,
         ILoggerFactory loggerFactory)
     {
         _options = options;
         _services = services;
-        _transports = [.. transports];
+        _transports = transports;
         _protocols = [.. protocols];
         _path = path;
         _logger = loggerFactory.CreateLogger("Transport.Hosting");
@@ -49,6 +50,13 @@ internal sealed class TransportServer : IHostedService, ITransportServer
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        // TryStartAsync binds before the host starts its hosted services (so that a bind error is reported once, by
+        // it); the host's own call then finds the work done.
+        if (Interlocked.Exchange(ref _startCalled, 1) != 0)
+        {
+            return;
+        }
+
         TransportServerOptions options = _options.Value;
         if (options.Endpoints.Count == 0)
         {
@@ -111,7 +119,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         IReadOnlyList<EndPoint> addresses = TransportUrl.ParseListenEndPoints(url);
         foreach (EndPoint address in addresses)
         {
-            ITransportFactory transport = _transports.First(t => t.CanBind(address));
+            ITransportFactory transport = _transports.ForBind(address)!;
             IConnectionListener listener;
             try
             {
@@ -130,7 +138,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
             }
             catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
             {
-                throw new InvalidOperationException(
+                throw new TransportStartupException(
                     $"{_path.Path}:Endpoints:{name} ('{url}'): cannot listen on {TransportUrl.Format(address)}: {ex.Message}", ex);
             }
 

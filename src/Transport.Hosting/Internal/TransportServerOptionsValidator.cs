@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Net;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace Transport.Hosting.Internal;
@@ -10,13 +12,34 @@ namespace Transport.Hosting.Internal;
 /// </summary>
 internal sealed class TransportServerOptionsValidator(
     IEnumerable<ProtocolRegistration> protocols,
-    IEnumerable<ITransportFactory> transports,
-    TransportConfigurationPath path) : IValidateOptions<TransportServerOptions>
+    TransportFactories transports,
+    TransportConfigurationPath path,
+    IEnumerable<ConfigurationSectionSchema> sections,
+    ILoggerFactory? loggerFactory = null) : IValidateOptions<TransportServerOptions>
 {
+    private static readonly ConfigurationSchema s_limits = new ConfigurationSchema()
+        .WholeNumber(nameof(TransportLimits.MaxConcurrentConnections), is64Bit: true)
+        .Duration(nameof(TransportLimits.ShutdownTimeout))
+        .WholeNumber(nameof(TransportLimits.MaxReadBufferSize), is64Bit: true)
+        .WholeNumber(nameof(TransportLimits.MaxWriteBufferSize), is64Bit: true);
+
+    /// <summary>The server's own keys under <c>Transport</c>.</summary>
+    public static readonly ConfigurationSchema Schema = ServerKeys();
+
+    private readonly ILogger _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Transport.Hosting");
+    private int _warned;
+
     public ValidateOptionsResult Validate(string? name, TransportServerOptions options)
     {
+        ArgumentNullException.ThrowIfNull(options);
         var failures = new List<string>();
         string root = path.Path;
+        if (path.Section is { } section)
+        {
+            failures.AddRange(Schema.CheckValues(section));
+            CheckUnknownKeys(section, options.UnknownKeys, failures);
+        }
+
         ValidateLimits($"{root}:Limits", options.Limits, failures);
 
         string registered = string.Join(", ", protocols.Select(p => p.Name).Distinct(StringComparer.OrdinalIgnoreCase).Order(StringComparer.OrdinalIgnoreCase));
@@ -51,6 +74,50 @@ internal sealed class TransportServerOptionsValidator(
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 
+    private static ConfigurationSchema ServerKeys() => new ConfigurationSchema()
+        .Map(nameof(TransportServerOptions.Endpoints), new ConfigurationSchema()
+            .Text(nameof(TransportEndpointOptions.Url))
+            .Text(nameof(TransportEndpointOptions.Protocol))
+            .Section(nameof(TransportEndpointOptions.Limits), s_limits))
+        .Section(nameof(TransportServerOptions.Limits), s_limits)
+        .OneOf<UnknownKeyHandling>(nameof(TransportServerOptions.UnknownKeys));
+
+    private void CheckUnknownKeys(Microsoft.Extensions.Configuration.IConfiguration section, UnknownKeyHandling handling, List<string> failures)
+    {
+        if (handling == UnknownKeyHandling.Ignore)
+        {
+            return;
+        }
+
+        // Everything under Transport: the server's keys, the registry's, and each section a transport or plugin bound
+        // directly below it (Sockets, Udp…): a section bound elsewhere is not ours to judge.
+        ConfigurationSchema known = ServerKeys().Section("Registry", ConnectionRegistryOptionsValidator.Schema);
+        string prefix = path.Path.Length == 0 ? "" : path.Path + ":";
+        foreach (ConfigurationSectionSchema owned in sections)
+        {
+            if (owned.Path.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) && owned.Path.Length > prefix.Length
+                && owned.Path.IndexOf(':', prefix.Length) < 0)
+            {
+                known.Section(owned.Path[prefix.Length..], owned.Schema);
+            }
+        }
+
+        bool warn = Interlocked.Exchange(ref _warned, 1) == 0;
+        foreach ((string key, string? closest) in known.FindUnknownKeys(section))
+        {
+            string message = closest is null ? $"{key} is not a known key." : $"{key} is not a known key; did you mean {closest}?";
+            if (handling == UnknownKeyHandling.Error)
+            {
+                failures.Add($"{message} ({prefix}{nameof(TransportServerOptions.UnknownKeys)} is Error.)");
+            }
+            else if (warn)
+            {
+                // Once: the options are created (and validated) by more than one cache.
+                TransportLog.UnknownConfigurationKey(_logger, message);
+            }
+        }
+    }
+
     private void ValidateUrl(string prefix, string key, string? url, Dictionary<EndPoint, string> owners, List<string> failures)
     {
         if (string.IsNullOrWhiteSpace(url))
@@ -77,7 +144,7 @@ internal sealed class TransportServerOptionsValidator(
 
         foreach (EndPoint endpoint in endpoints)
         {
-            if (!transports.Any(t => t.CanBind(endpoint)))
+            if (transports.ForBind(endpoint) is null)
             {
                 failures.Add($"{prefix}:Url '{url}': no registered transport can listen on {endpoint.GetType().Name}.");
                 continue;

@@ -2,6 +2,8 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 
 namespace Transport.Sockets.Internal;
@@ -10,7 +12,7 @@ namespace Transport.Sockets.Internal;
 /// One socket as a <see cref="ConnectionContext"/>: a receive loop fills the input pipe, a send loop drains
 /// the output pipe. Both run until the peer or the protocol is done, then the socket is closed.
 /// </summary>
-internal sealed class SocketConnection : TransportConnection
+internal sealed class SocketConnection : TransportConnection, IConnectionSocketFeature
 {
     // Half a pool block: a receive into less than this takes a fresh block instead (as Kestrel does).
     private const int MinimumReceiveSegment = BlockMemoryPool.BlockSize / 2;
@@ -31,6 +33,7 @@ internal sealed class SocketConnection : TransportConnection
     private ConnectionAbortedException? _abortReason;
     private Task _processing = Task.CompletedTask;
     private int _disposed;
+    private bool _socketFeatureSet;
 
     public SocketConnection(Socket socket, SocketTransportOptions options, TransportListenOptions limits, BlockMemoryPool memoryPool, ILogger logger)
         : base(logger)
@@ -61,6 +64,24 @@ internal sealed class SocketConnection : TransportConnection
             minimumSegmentSize: BlockMemoryPool.BlockSize,
             useSynchronizationContext: false));
         Transport = CreateDuplexPipe(_input.Reader, _output.Writer);
+    }
+
+    /// <summary>The socket, as Kestrel's socket transport offers it (e.g. to read or set a socket option).</summary>
+    public Socket Socket => _socket;
+
+    public override IFeatureCollection Features
+    {
+        get
+        {
+            IFeatureCollection features = base.Features;
+            if (!_socketFeatureSet)
+            {
+                features.Set<IConnectionSocketFeature>(this);
+                _socketFeatureSet = true;
+            }
+
+            return features;
+        }
     }
 
     public void Start() => _processing = ProcessAsync();
