@@ -11,4 +11,4 @@ HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicati
 });
 builder.Services.AddTransport(builder.Configuration.GetSection("Transport"))
     .AddProtocol<UpperLineProtocol>("upper");
-await builder.Build().RunAsync();
+return await builder.Build().RunTransportAsync();           // a bad value or a busy port: one line on stderr, exit 1

@@ -8,7 +8,7 @@ internal static class ReadmeHosting
 {
     // The page shows these statements as a console app's Program.cs (top-level statements); .ci/packages.sh builds
     // and runs exactly that from the packed packages.
-    public static async Task RunAsync(string[] args)
+    public static async Task<int> RunAsync(string[] args)
     {
         #region docs:readme-hosting
         HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
@@ -18,7 +18,7 @@ internal static class ReadmeHosting
         });
         builder.Services.AddTransport(builder.Configuration.GetSection("Transport"))
             .AddProtocol<EchoProtocol>("echo");
-        await builder.Build().RunAsync();
+        return await builder.Build().RunTransportAsync();           // a bad value or a busy port: one line on stderr, exit 1
         #endregion
     }
 }

@@ -1,5 +1,4 @@
 #region docs:greeting-registration
-using Microsoft.Extensions.DependencyInjection;
 using Transport.Hosting;
 using Transport.Protocols.Greeting;
 #endregion
@@ -9,7 +8,7 @@ internal static class GreetingRegistration
     public static void Register(Microsoft.Extensions.Hosting.HostApplicationBuilder builder)
     {
         #region docs:greeting-registration
-        builder.Services.Configure<GreetingOptions>(builder.Configuration.GetSection("Greeting"));
+        builder.Services.AddGreetingOptions(builder.Configuration.GetSection("Greeting"));   // validated at start
         builder.Services.AddTransport(builder.Configuration.GetSection("Transport"))
             .AddProtocol<GreetingProtocol>("greeting");
         #endregion
