@@ -18,6 +18,7 @@ work="$(mktemp -d /tmp/transport-packages.XXXXXX)"
 feed="$work/feed"
 hive="$work/template-hive"
 pids=()
+started=0
 prefix="$(sed -n 's:.*<VersionPrefix>\(.*\)</VersionPrefix>.*:\1:p' "$repo/eng/Packaging.props")"
 # A version of its own per run: the global packages folder never serves a stale build of the same version.
 suffix="ci.$(date -u +%Y%m%d%H%M%S).$$"
@@ -81,21 +82,24 @@ EOF
 # Waits for the host's "Listening on tcp://..." line, sends one line, expects $3 back. $1: log file, $2: what to send.
 ask() {
     local log="$1" send="$2" expect="$3" url="" answer
-    for _ in $(seq 1 600); do
+    for _ in $(seq 1 6000); do
         url="$(grep -o 'Listening on tcp://[0-9.]*:[0-9]*' "$log" | head -n 1 | sed 's/Listening on tcp:\/\///')" || true
         [ -n "$url" ] && break
         grep -qE 'fail|crit|Unhandled' "$log" && break
-        sleep 0.1
+        sleep 0.01
     done
     [ -n "$url" ] || { cat "$log"; fail "the host did not listen on tcp"; }
     answer="$(printf '%s' "$send" | timeout 20 socat -t 5 - "TCP:$url" | tr -d '\r')" || true
     [ "$answer" = "$expect" ] || { cat "$log"; fail "sent '$send' to $url, expected '$expect', got '$answer'"; }
-    step "  $url answered '$answer'"
+    local elapsed=$(( ($(date +%s%N) - started) / 1000000 )) rss
+    rss="$(awk '/^VmRSS/ { printf "%.0f MB", $2 / 1024 }' "/proc/${pids[-1]}/status" 2>/dev/null || echo '?')"
+    step "  $url answered '$answer' ($elapsed ms from start to the answer, $rss resident)"
 }
 
 # Starts "$@" in the background with its output in $log; records its PID.
 start() {
     local log="$1"; shift
+    started="$(date +%s%N)"
     "$@" >"$log" 2>&1 &
     pids+=("$!")
 }
