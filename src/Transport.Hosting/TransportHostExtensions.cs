@@ -19,8 +19,8 @@ public static class TransportHostExtensions
     /// exception at Debug, and returns <see langword="false"/>; nothing stays bound. Other exceptions propagate.
     /// </summary>
     /// <remarks>
-    /// The Transport server binds its endpoints before the host starts its other hosted services, so that a bind error
-    /// is reported here rather than by the host.
+    /// The Transport server binds its endpoints before the host starts, so that a bind error is reported here rather
+    /// than by the host; it starts accepting when the host starts it.
     /// </remarks>
     /// <param name="host">The host.</param>
     /// <param name="cancellationToken">Cancels the start.</param>
@@ -31,12 +31,11 @@ public static class TransportHostExtensions
         try
         {
             // The options and the endpoints first, outside the host: a bad value or a busy port is reported here once,
-            // where the host would log it as an error with its stack trace. Then the host starts the other hosted
-            // services (the Transport server's start is then done already).
+            // where the host would log it as an error with its stack trace. Accepting starts with the host.
             host.Services.GetService<IStartupValidator>()?.Validate();
             if (host.Services.GetService<TransportServer>() is { } server)
             {
-                await server.StartAsync(cancellationToken).ConfigureAwait(false);
+                await server.BindAsync(cancellationToken).ConfigureAwait(false);
             }
 
             await host.StartAsync(cancellationToken).ConfigureAwait(false);

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
@@ -66,7 +67,7 @@ public sealed class TransportTestServer : IAsyncDisposable
     /// <param name="transport">The transport to listen on.</param>
     /// <param name="configure">Optional: more protocols, endpoints, limits or services.</param>
     /// <returns>The started server.</returns>
-    public static Task<TransportTestServer> StartAsync<TProtocol>(TestTransport transport, Action<TransportTestServerBuilder>? configure = null)
+    public static Task<TransportTestServer> StartAsync<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TProtocol>(TestTransport transport, Action<TransportTestServerBuilder>? configure = null)
         where TProtocol : ConnectionHandler =>
         StartAsync(builder =>
         {

@@ -23,7 +23,8 @@ internal sealed class TransportServer : IHostedService, ITransportServer
     private readonly TransportMetrics _metrics;
     private readonly TimeProvider _time;
     private List<EndpointListener> _listeners = [];
-    private int _startCalled;
+    private int _bindCalled;
+    private int _started;
 
     public TransportServer(
         IOptions<TransportServerOptions> options,
@@ -50,9 +51,27 @@ internal sealed class TransportServer : IHostedService, ITransportServer
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        // TryStartAsync binds before the host starts its hosted services (so that a bind error is reported once, by
-        // it); the host's own call then finds the work done.
-        if (Interlocked.Exchange(ref _startCalled, 1) != 0)
+        await BindAsync(cancellationToken).ConfigureAwait(false);
+        if (Interlocked.Exchange(ref _started, 1) != 0)
+        {
+            return;
+        }
+
+        foreach (EndpointListener listener in _listeners)
+        {
+            listener.Start();
+            TransportLog.Listening(_logger, listener.Binding.Url, listener.Name, listener.ProtocolName);
+        }
+    }
+
+    /// <summary>
+    /// Binds every endpoint without accepting yet (unbinding all of them if one fails). TryStartAsync calls it before the
+    /// host starts, so that a bind error is reported once, by it; accepting (and the "Listening on" line) waits for the
+    /// host's start, after the host has set up its lifetime (SIGTERM handling). Does nothing the second time.
+    /// </summary>
+    public async Task BindAsync(CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _bindCalled, 1) != 0)
         {
             return;
         }
@@ -83,11 +102,6 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         }
 
         _listeners = bound;
-        foreach (EndpointListener listener in bound)
-        {
-            listener.Start();
-            TransportLog.Listening(_logger, listener.Binding.Url, listener.Name, listener.ProtocolName);
-        }
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
