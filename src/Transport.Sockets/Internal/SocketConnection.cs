@@ -218,7 +218,9 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
         }
         finally
         {
-            input.Complete(error);
+            // An abort shuts the socket down from the send loop before it disposes it, so the pending receive can
+            // return 0 as if the peer had closed: the protocol must still see the abort, not a clean end of input.
+            input.Complete(error ?? Volatile.Read(ref _abortReason));
             OnConnectionClosed();
         }
     }
