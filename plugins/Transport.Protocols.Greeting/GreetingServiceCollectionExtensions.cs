@@ -21,17 +21,8 @@ public static class GreetingServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configuration);
-        services.AddOptions<GreetingOptions>().ValidateOnStart();
-        // Binding a value of the wrong type would throw the binder's exception; the validator reports it instead.
-        services.Configure<GreetingOptions>(options =>
-        {
-            if (GreetingOptionsValidator.Schema.CheckValues(configuration).Count == 0)
-            {
-                configuration.Bind(options);
-            }
-        });
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<GreetingOptions>>(
-            new GreetingOptionsValidator((configuration as IConfigurationSection)?.Path ?? "", configuration)));
+        services.AddValidatedOptions<GreetingOptions>(configuration, GreetingOptionsValidator.Schema, static (section, options) => section.Bind(options),
+            new GreetingOptionsValidator((configuration as IConfigurationSection)?.Path ?? "", configuration));
         return services;
     }
 }

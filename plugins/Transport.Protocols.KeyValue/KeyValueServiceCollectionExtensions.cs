@@ -21,17 +21,8 @@ public static class KeyValueServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configuration);
-        services.AddOptions<KeyValueProtocolOptions>().ValidateOnStart();
-        // Binding a value of the wrong type would throw the binder's exception; the validator reports it instead.
-        services.Configure<KeyValueProtocolOptions>(options =>
-        {
-            if (KeyValueProtocolOptionsValidator.Schema.CheckValues(configuration).Count == 0)
-            {
-                configuration.Bind(options);
-            }
-        });
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<KeyValueProtocolOptions>>(
-            new KeyValueProtocolOptionsValidator((configuration as IConfigurationSection)?.Path ?? "", configuration)));
+        services.AddValidatedOptions<KeyValueProtocolOptions>(configuration, KeyValueProtocolOptionsValidator.Schema, static (section, options) => section.Bind(options),
+            new KeyValueProtocolOptionsValidator((configuration as IConfigurationSection)?.Path ?? "", configuration));
         // The protocol takes its options as plain data (it is usable without a host).
         services.TryAddSingleton(static sp => sp.GetRequiredService<IOptions<KeyValueProtocolOptions>>().Value);
         return services;

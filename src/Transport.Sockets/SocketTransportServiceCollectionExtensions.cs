@@ -47,23 +47,8 @@ public static class SocketTransportServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(configuration);
         services.AddSocketTransport();
-        string path = (configuration as IConfigurationSection)?.Path ?? "";
-        // Binding a value of the wrong type would throw the binder's exception; the validator reports it instead.
-        services.Configure<SocketTransportOptions>(options =>
-        {
-            if (SocketTransportOptionsValidator.Schema.CheckValues(configuration).Count == 0)
-            {
-                configuration.Bind(options);
-            }
-        });
-        ServiceDescriptor? inCode = services.FirstOrDefault(static d => d.ImplementationInstance is SocketTransportOptionsValidator);
-        if (inCode is not null)
-        {
-            services.Remove(inCode);
-        }
-
-        services.AddSingleton<IValidateOptions<SocketTransportOptions>>(new SocketTransportOptionsValidator(path, configuration));
-        services.AddSingleton(new ConfigurationSectionSchema(path, SocketTransportOptionsValidator.Schema));
+        services.AddValidatedOptions<SocketTransportOptions>(configuration, SocketTransportOptionsValidator.Schema, static (section, options) => section.Bind(options),
+            new SocketTransportOptionsValidator((configuration as IConfigurationSection)?.Path ?? "", configuration));
         return services;
     }
 }

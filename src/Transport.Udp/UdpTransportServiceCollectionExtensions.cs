@@ -47,23 +47,8 @@ public static class UdpTransportServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(configuration);
         services.AddUdpTransport();
-        string path = (configuration as IConfigurationSection)?.Path ?? "";
-        // Binding a value of the wrong type would throw the binder's exception; the validator reports it instead.
-        services.Configure<UdpTransportOptions>(options =>
-        {
-            if (UdpTransportOptionsValidator.Schema.CheckValues(configuration).Count == 0)
-            {
-                configuration.Bind(options);
-            }
-        });
-        ServiceDescriptor? inCode = services.FirstOrDefault(static d => d.ImplementationInstance is UdpTransportOptionsValidator);
-        if (inCode is not null)
-        {
-            services.Remove(inCode);
-        }
-
-        services.AddSingleton<IValidateOptions<UdpTransportOptions>>(new UdpTransportOptionsValidator(path, configuration));
-        services.AddSingleton(new ConfigurationSectionSchema(path, UdpTransportOptionsValidator.Schema));
+        services.AddValidatedOptions<UdpTransportOptions>(configuration, UdpTransportOptionsValidator.Schema, static (section, options) => section.Bind(options),
+            new UdpTransportOptionsValidator((configuration as IConfigurationSection)?.Path ?? "", configuration));
         return services;
     }
 }
