@@ -46,7 +46,7 @@ public sealed partial class GreetingProtocol : ConnectionHandler, IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Value;
-        GreetingOptionsValidator.ThrowIfInvalid(_options);
+        new GreetingOptionsValidator(nameof(GreetingOptions), null).ThrowIfInvalid(_options);
         time ??= TimeProvider.System;
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _responses = new HttpResponses(_options, new HttpDate(time));

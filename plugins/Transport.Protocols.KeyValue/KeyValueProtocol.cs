@@ -59,7 +59,7 @@ public sealed class KeyValueProtocol : FramedProtocol<RespCommand, KeyValueSessi
     public KeyValueProtocol(KeyValueProtocolOptions? options = null, TimeProvider? timeProvider = null, ConnectionRegistry? registry = null)
     {
         options ??= new KeyValueProtocolOptions();
-        KeyValueProtocolOptionsValidator.ThrowIfInvalid(options);
+        new KeyValueProtocolOptionsValidator(nameof(KeyValueProtocolOptions), null).ThrowIfInvalid(options);
         _maxRequestSize = options.MaxRequestSize;
         _pubSubOutputLimit = options.PubSubOutputLimit;
         _registry = registry ?? new ConnectionRegistry();

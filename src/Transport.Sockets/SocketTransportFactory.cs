@@ -33,11 +33,7 @@ public sealed class SocketTransportFactory : ITransportFactory, Transport.Intern
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Transport.Sockets");
         _metrics = new SocketMetrics(meterFactory);
         // The host validated these at start; a factory created by hand gets the same check and message.
-        ValidateOptionsResult result = new SocketTransportOptionsValidator(nameof(SocketTransportOptions), null).Validate(null, _options);
-        if (result.Failed)
-        {
-            throw new OptionsValidationException(nameof(SocketTransportOptions), typeof(SocketTransportOptions), result.Failures);
-        }
+        new SocketTransportOptionsValidator(nameof(SocketTransportOptions), null).ThrowIfInvalid(_options);
 
         if (_options.InlineCompletions)
         {

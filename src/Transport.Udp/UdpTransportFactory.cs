@@ -29,11 +29,7 @@ public sealed class UdpTransportFactory : ITransportFactory, Transport.Internal.
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Value;
         // The host validated these at start; a factory created by hand gets the same check and message.
-        ValidateOptionsResult result = new UdpTransportOptionsValidator(nameof(UdpTransportOptions), null).Validate(null, _options);
-        if (result.Failed)
-        {
-            throw new OptionsValidationException(nameof(UdpTransportOptions), typeof(UdpTransportOptions), result.Failures);
-        }
+        new UdpTransportOptionsValidator(nameof(UdpTransportOptions), null).ThrowIfInvalid(_options);
 
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Transport.Udp");
         _metrics = new UdpMetrics(meterFactory);

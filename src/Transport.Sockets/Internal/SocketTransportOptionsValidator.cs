@@ -1,13 +1,12 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
-using Transport.Internal;
 
 namespace Transport.Sockets.Internal;
 
 /// <summary>Fails the host at start on a socket option it cannot use, naming the full key and the value.</summary>
 /// <param name="path">Where the options come from: the configuration section's path, or the type's name when set in code.</param>
 /// <param name="section">The section bound, whose values are checked for their type first; null when set in code.</param>
-internal sealed class SocketTransportOptionsValidator(string path, IConfiguration? section) : IValidateOptions<SocketTransportOptions>
+internal sealed class SocketTransportOptionsValidator(string path, IConfiguration? section) : ConfiguredOptionsValidator<SocketTransportOptions>(path, section, SocketTransportOptionsValidator.Schema)
 {
     public static readonly ConfigurationSchema Schema = new ConfigurationSchema()
         .TrueOrFalse(nameof(SocketTransportOptions.NoDelay))
@@ -19,30 +18,23 @@ internal sealed class SocketTransportOptionsValidator(string path, IConfiguratio
         .Duration(nameof(SocketTransportOptions.MemoryPoolTrimInterval))
         .TrueOrFalse(nameof(SocketTransportOptions.ReturnMemoryWhenIdle));
 
-    public ValidateOptionsResult Validate(string? name, SocketTransportOptions options)
+    protected override void Check(SocketTransportOptions options, ICollection<string> failures)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var failures = new List<string>();
-        if (section is not null)
-        {
-            failures.AddRange(Schema.CheckValues(section));
-        }
-
+        ArgumentNullException.ThrowIfNull(failures);
         if (options.Backlog is < 1 or > 65535)
         {
-            failures.Add(OptionsMessage.Invalid(path, nameof(options.Backlog), options.Backlog, "must be from 1 to 65535"));
+            failures.Add(Invalid(nameof(options.Backlog), options.Backlog, "must be from 1 to 65535"));
         }
 
         if (options.DrainTimeout < TimeSpan.Zero)
         {
-            failures.Add(OptionsMessage.Invalid(path, nameof(options.DrainTimeout), options.DrainTimeout, "must not be negative"));
+            failures.Add(Invalid(nameof(options.DrainTimeout), options.DrainTimeout, "must not be negative"));
         }
 
         if (options.MemoryPoolTrimInterval <= TimeSpan.Zero)
         {
-            failures.Add(OptionsMessage.Invalid(path, nameof(options.MemoryPoolTrimInterval), options.MemoryPoolTrimInterval, "must be positive"));
+            failures.Add(Invalid(nameof(options.MemoryPoolTrimInterval), options.MemoryPoolTrimInterval, "must be positive"));
         }
-
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }
