@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Transport.Hosting;
+using Transport.Sockets;
 
 namespace Transport.Testing;
 
@@ -45,7 +46,22 @@ public sealed class TransportTestServer : IAsyncDisposable
     public EndPoint EndPoint => Bindings[0].EndPoint;
 
     /// <summary>
-    /// Starts a host that serves <typeparamref name="TProtocol"/> on <paramref name="transport"/>.
+    /// The name <see cref="StartAsync{TProtocol}(TestTransport, Action{TransportTestServerBuilder}?)"/> registers the
+    /// protocol under and names in its endpoint: <c>protocol-under-test</c>. Use it to add endpoints for the same protocol.
+    /// </summary>
+    public const string ProtocolName = "protocol-under-test";
+
+    /// <summary>
+    /// How long the test host's socket connections wait for a client that stays open after the protocol closed:
+    /// 250 milliseconds, instead of the socket transport's 5 seconds, so a test that stops the server before it
+    /// disposes its client does not wait. Set <c>SocketTransportOptions.DrainTimeout</c> in the configure callback
+    /// to test the production value.
+    /// </summary>
+    public static readonly TimeSpan DefaultDrainTimeout = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>
+    /// Starts a host that serves <typeparamref name="TProtocol"/> on <paramref name="transport"/>, registered as
+    /// <see cref="ProtocolName"/>.
     /// </summary>
     /// <typeparam name="TProtocol">The protocol under test.</typeparam>
     /// <param name="transport">The transport to listen on.</param>
@@ -55,7 +71,7 @@ public sealed class TransportTestServer : IAsyncDisposable
         where TProtocol : ConnectionHandler =>
         StartAsync(builder =>
         {
-            builder.Transport.AddProtocol<TProtocol>("protocol-under-test").Listen(builder.ListenUrl(transport), "protocol-under-test");
+            builder.Transport.AddProtocol<TProtocol>(ProtocolName).Listen(builder.ListenUrl(transport), ProtocolName);
             configure?.Invoke(builder);
         });
 
@@ -69,7 +85,10 @@ public sealed class TransportTestServer : IAsyncDisposable
         var logs = new TestLoggerProvider();
         HostApplicationBuilder builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Logging.SetMinimumLevel(LogLevel.Debug).AddProvider(logs);
-        configure(new TransportTestServerBuilder(builder, builder.Services.AddTransport(), temp));
+        ITransportBuilder transport = builder.Services.AddTransport();
+        // Before the test's own configuration, so that a test can set the production value back.
+        builder.Services.Configure<SocketTransportOptions>(o => o.DrainTimeout = DefaultDrainTimeout);
+        configure(new TransportTestServerBuilder(builder, transport, temp));
         IHost host = builder.Build();
         try
         {

@@ -31,6 +31,13 @@ public sealed class BuildPolicyTests : IDisposable
             File.Copy(Path.Combine(ExampleProcess.RepoRoot, file), Path.Combine(_checkout, file));
         }
 
+        // The props import the packaging settings from eng/.
+        Directory.CreateDirectory(Path.Combine(_checkout, "eng"));
+        foreach (string file in Directory.GetFiles(Path.Combine(ExampleProcess.RepoRoot, "eng")))
+        {
+            File.Copy(file, Path.Combine(_checkout, "eng", Path.GetFileName(file)));
+        }
+
         string project = Path.Combine(_checkout, folder, Path.GetFileName(folder) + ".csproj");
         Directory.CreateDirectory(Path.GetDirectoryName(project)!);
         await File.WriteAllTextAsync(project, "<Project Sdk=\"Microsoft.NET.Sdk\" />");

@@ -9,7 +9,7 @@ public sealed class EchoHostTlsTests : IDisposable
 
     public void Dispose() => _certificates.Dispose();
 
-    [Fact]
+    [ToolFact("socat")]
     public async Task SocatOpenssl_VerifyingTheCertificate_GetsOneMebibyteBackByteForByte()
     {
         await using ExampleProcess host = ExampleProcess.Start("EchoHost",

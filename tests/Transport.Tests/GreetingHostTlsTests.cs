@@ -33,7 +33,7 @@ public sealed class GreetingHostTlsTests : IAsyncLifetime
         _certificates.Dispose();
     }
 
-    [Fact]
+    [ToolFact("curl")]
     public async Task Curl_WithTheCertificateAsCa_GetsThePageOverHttps_AndPlainHttpStillWorks()
     {
         string curl = Tool.RequireOnPath("curl");
@@ -48,7 +48,7 @@ public sealed class GreetingHostTlsTests : IAsyncLifetime
         Assert.Equal(Encoding.UTF8.GetString(plain.Output), Encoding.UTF8.GetString(secure.Output));
     }
 
-    [Fact]
+    [ToolFact("curl")]
     public async Task Curl_WithoutTrustingTheCertificate_Refuses()
     {
         var run = await Tool.RunAsync(Tool.RequireOnPath("curl"), ["-sS", "--max-time", "10", $"https://127.0.0.1:{_port}/"]);
@@ -56,7 +56,7 @@ public sealed class GreetingHostTlsTests : IAsyncLifetime
         Assert.Equal(60, run.ExitCode); // CURLE_PEER_FAILED_VERIFICATION
     }
 
-    [Fact]
+    [ToolFact("openssl")]
     public async Task OpensslSClient_VerifiesTheCertificate_AndGetsTheResponse()
     {
         var run = await Tool.RunAsync(Tool.RequireOnPath("openssl"),
@@ -70,7 +70,7 @@ public sealed class GreetingHostTlsTests : IAsyncLifetime
         Assert.Contains("You Connected to the Server!", output, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [ToolFact("curl")]
     public async Task PlainHttpToTheHttpsPort_GetsNoPage_AndTheHostKeepsServing()
     {
         var wrong = await Tool.RunAsync(Tool.RequireOnPath("curl"), ["-sS", "--max-time", "10", $"http://127.0.0.1:{_port}/"]);
