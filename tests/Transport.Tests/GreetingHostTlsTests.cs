@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
 
@@ -82,6 +83,21 @@ public sealed class GreetingHostTlsTests : IAsyncLifetime
         Assert.Contains("<b>You Connected to the Server!</b>", dom, StringComparison.Ordinal);
         Assert.Contains("<a href=\"austingwalters.com\">Austin Walters!</a>", dom, StringComparison.Ordinal);
         Assert.DoesNotContain(_host.Output, line => line.Contains("fail", StringComparison.OrdinalIgnoreCase));
+    }
+
+    [ToolFact("chromium")]
+    public async Task Chromium_TrustingOnlyThisCertificatesKey_ShowsTheGreeting_AndWithoutTrustShowsNoPage()
+    {
+        // Chromium's pin by public key (SHA-256 of the SubjectPublicKeyInfo): it accepts this server's certificate and no other.
+        string spki = Convert.ToBase64String(SHA256.HashData(_certificates.Certificate.PublicKey.ExportSubjectPublicKeyInfo()));
+        string url = $"https://127.0.0.1:{_port}/";
+
+        var pinned = await Chromium.DumpDomAsync(url, Path.Combine(_certificates.Directory, "pinned-profile"), "--ignore-certificate-errors-spki-list=" + spki);
+        var untrusted = await Chromium.DumpDomAsync(url, Path.Combine(_certificates.Directory, "untrusted-profile"));
+
+        Assert.True(pinned.ExitCode == 0, pinned.Error);
+        Assert.Contains("<b>You Connected to the Server!</b>", Encoding.UTF8.GetString(pinned.Output), StringComparison.Ordinal);
+        Assert.DoesNotContain("You Connected", Encoding.UTF8.GetString(untrusted.Output), StringComparison.Ordinal);
     }
 
     [ToolFact("curl")]
