@@ -7,7 +7,8 @@ using Transport.Protocols.KeyValue;
 
 // A key-value server that speaks RESP2 (the Redis protocol) on every endpoint in appsettings.json: TCP port 6380
 // and the Unix socket /tmp/transport/kv.sock by default. Try: redis-cli -p 6380 set k v; redis-cli -s /tmp/transport/kv.sock get k
-// Override any value on the command line, e.g. --Transport:Endpoints:tcp:Url=tcp://127.0.0.1:0
+// Override any value on the command line, e.g. --Transport:Endpoints:tcp:Url=tcp://127.0.0.1:0; an endpoint with a Tls
+// section serves RESP over TLS for redis-cli --tls --cacert (docs/tls.md).
 HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
 {
     Args = args,

@@ -12,14 +12,14 @@ public sealed class EchoHostTlsTests : IDisposable
     [ToolFact("socat")]
     public async Task SocatOpenssl_VerifyingTheCertificate_GetsOneMebibyteBackByteForByte()
     {
-        await using ExampleProcess host = ExampleProcess.Start("EchoHost",
+        await using ExampleProcess host = ExampleProcess.Start("EchoHost", [
             "--Transport:Endpoints:tcp:Url=tcp://127.0.0.1:0",
             "--Transport:Endpoints:unix:Url=unix:" + Path.Combine(_certificates.Directory, "echo.sock"),
             "--Transport:Endpoints:udp:Url=udp://127.0.0.1:0",
             "--Transport:Endpoints:tls:Url=tcp://127.0.0.1:0",
             "--Transport:Endpoints:tls:Protocol=echo",
-            "--Transport:Endpoints:tls:Tls:Certificate:Path=" + _certificates.CertificatePath,
-            "--Transport:Endpoints:tls:Tls:Certificate:KeyPath=" + _certificates.KeyPath);
+            .. _certificates.EndpointArguments("tls"),
+        ]);
         Match tls = await host.WaitForLineAsync(@"Listening on tcp://127\.0\.0\.1:(\d+) \(endpoint 'tls', protocol 'echo'\)");
         byte[] payload = ConnectionTestExtensions.RandomBytes(1024 * 1024);
 

@@ -110,12 +110,7 @@ public sealed class GreetingHostTests : IAsyncLifetime
     [ToolFact("chromium")]
     public async Task Chromium_Headless_ShowsTheGreeting()
     {
-        string chromium = Tool.RequireOnPath("chromium");
-        string profile = Path.Combine(_directory, "chromium-profile");
-
-        var run = await Tool.RunAsync(chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync", "--user-data-dir=" + profile,
-            "--dump-dom", $"http://127.0.0.1:{_port}/"]);
+        var run = await Chromium.DumpDomAsync($"http://127.0.0.1:{_port}/", Path.Combine(_directory, "chromium-profile"));
 
         string dom = Encoding.UTF8.GetString(run.Output);
         Assert.True(run.ExitCode == 0, run.Error);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
 
@@ -14,13 +15,13 @@ public sealed class GreetingHostTlsTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _host = ExampleProcess.Start("GreetingHost",
+        _host = ExampleProcess.Start("GreetingHost", [
             "--Transport:Endpoints:http:Url=tcp://127.0.0.1:0",
             "--Transport:Endpoints:unix:Url=unix:" + Path.Combine(_certificates.Directory, "greeting.sock"),
             "--Transport:Endpoints:https:Url=tcp://127.0.0.1:0",
             "--Transport:Endpoints:https:Protocol=greeting",
-            "--Transport:Endpoints:https:Tls:Certificate:Path=" + _certificates.CertificatePath,
-            "--Transport:Endpoints:https:Tls:Certificate:KeyPath=" + _certificates.KeyPath);
+            .. _certificates.EndpointArguments("https"),
+        ]);
         Match https = await _host.WaitForLineAsync(@"^Waiting for connection on https://127\.0\.0\.1:(\d+) …$");
         Match http = await _host.WaitForLineAsync(@"^Waiting for connection on http://127\.0\.0\.1:(\d+) …$");
         _port = int.Parse(https.Groups[1].Value, CultureInfo.InvariantCulture);
@@ -68,6 +69,35 @@ public sealed class GreetingHostTlsTests : IAsyncLifetime
         Assert.True(run.ExitCode == 0, run.Error);
         Assert.StartsWith("HTTP/1.0 200 OK\r\n", output, StringComparison.Ordinal);
         Assert.Contains("You Connected to the Server!", output, StringComparison.Ordinal);
+    }
+
+    [ToolFact("chromium")]
+    public async Task Chromium_Headless_ShowsTheGreetingOverHttps()
+    {
+        // The certificate is self-signed for this test: Chromium is told to accept it, as a developer would.
+        var run = await Chromium.DumpDomAsync($"https://127.0.0.1:{_port}/", Path.Combine(_certificates.Directory, "chromium-profile"),
+            "--ignore-certificate-errors");
+
+        string dom = Encoding.UTF8.GetString(run.Output);
+        Assert.True(run.ExitCode == 0, run.Error);
+        Assert.Contains("<b>You Connected to the Server!</b>", dom, StringComparison.Ordinal);
+        Assert.Contains("<a href=\"austingwalters.com\">Austin Walters!</a>", dom, StringComparison.Ordinal);
+        Assert.DoesNotContain(_host.Output, line => line.Contains("fail", StringComparison.OrdinalIgnoreCase));
+    }
+
+    [ToolFact("chromium")]
+    public async Task Chromium_TrustingOnlyThisCertificatesKey_ShowsTheGreeting_AndWithoutTrustShowsNoPage()
+    {
+        // Chromium's pin by public key (SHA-256 of the SubjectPublicKeyInfo): it accepts this server's certificate and no other.
+        string spki = Convert.ToBase64String(SHA256.HashData(_certificates.Certificate.PublicKey.ExportSubjectPublicKeyInfo()));
+        string url = $"https://127.0.0.1:{_port}/";
+
+        var pinned = await Chromium.DumpDomAsync(url, Path.Combine(_certificates.Directory, "pinned-profile"), "--ignore-certificate-errors-spki-list=" + spki);
+        var untrusted = await Chromium.DumpDomAsync(url, Path.Combine(_certificates.Directory, "untrusted-profile"));
+
+        Assert.True(pinned.ExitCode == 0, pinned.Error);
+        Assert.Contains("<b>You Connected to the Server!</b>", Encoding.UTF8.GetString(pinned.Output), StringComparison.Ordinal);
+        Assert.DoesNotContain("You Connected", Encoding.UTF8.GetString(untrusted.Output), StringComparison.Ordinal);
     }
 
     [ToolFact("curl")]

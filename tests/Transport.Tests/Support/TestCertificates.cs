@@ -86,6 +86,13 @@ internal sealed class TestCertificates : IDisposable
         }
     }
 
+    /// <summary>Command-line settings that give endpoint <paramref name="endpoint"/> of an example host these files as its TLS certificate.</summary>
+    public string[] EndpointArguments(string endpoint) =>
+    [
+        $"--Transport:Endpoints:{endpoint}:Tls:Certificate:Path={CertificatePath}",
+        $"--Transport:Endpoints:{endpoint}:Tls:Certificate:KeyPath={KeyPath}",
+    ];
+
     /// <summary>Client options that trust exactly this certificate (as a pinned certificate), for <paramref name="host"/>.</summary>
     public SslClientAuthenticationOptions ClientOptions(string host = "localhost", params string[] applicationProtocols)
     {
