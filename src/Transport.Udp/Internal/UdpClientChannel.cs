@@ -9,11 +9,13 @@ internal sealed class UdpClientChannel : IDatagramChannel
 {
     private readonly Socket _socket;
     private readonly int _maxDatagramSize;
+    private readonly ILogger _logger;
 
     public UdpClientChannel(Socket socket, UdpTransportOptions options, ILogger logger)
     {
         _socket = socket;
         _maxDatagramSize = options.MaxDatagramSize;
+        _logger = logger;
         Connection = new UdpConnection(this, null, new UdpEndPoint(socket.LocalEndPoint!), new UdpEndPoint(socket.RemoteEndPoint!), options, logger);
     }
 
@@ -49,7 +51,17 @@ internal sealed class UdpClientChannel : IDatagramChannel
 
             if (received <= _maxDatagramSize)
             {
-                Connection.Deliver(buffer.AsSpan(0, received));
+                try
+                {
+                    Connection.Deliver(buffer.AsSpan(0, received));
+                }
+                catch (Exception ex)
+                {
+                    // Never awaited: a fault here must end this connection visibly, not the loop silently.
+                    UdpLog.ClientDeliverFailed(_logger, Connection.ConnectionId, ex);
+                    Connection.EndInput(ex);
+                    return;
+                }
             }
         }
     }

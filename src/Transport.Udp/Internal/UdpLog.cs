@@ -25,8 +25,11 @@ internal static partial class UdpLog
     [LoggerMessage(20, LogLevel.Error, "{EndPoint}: ending idle session {ConnectionId} failed; the sweep carries on.")]
     public static partial void SweepFailed(ILogger logger, string endPoint, string connectionId, Exception exception);
 
-    [LoggerMessage(20, LogLevel.Error, "{EndPoint}: the idle-session sweep failed; it runs again at the next tick.")]
+    [LoggerMessage(21, LogLevel.Error, "{EndPoint}: the idle-session sweep failed; it runs again at the next tick.")]
     public static partial void SweepFailed(ILogger logger, string endPoint, Exception exception);
+
+    [LoggerMessage(22, LogLevel.Error, "Client connection {ConnectionId}: handing a received datagram to the connection failed; the connection ends with that error.")]
+    public static partial void ClientDeliverFailed(ILogger logger, string connectionId, Exception exception);
 
     [LoggerMessage(7, LogLevel.Debug, "{EndPoint}: batched receive (recvmmsg) is not available ({Reason}); using one receive per datagram.")]
     public static partial void BatchReceiveUnavailable(ILogger logger, string endPoint, string reason);
