@@ -4,6 +4,7 @@ using System.Net.Security;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
+using Transport.Internal;
 
 namespace Transport.Hosting.Internal.Tls;
 

@@ -1,13 +1,15 @@
 using System.Buffers;
 using System.IO.Pipelines;
 
-namespace Transport.Hosting.Internal.Tls;
+namespace Transport.Internal;
 
 /// <summary>
-/// The transport's pipes as the <see cref="Stream"/> an <see cref="System.Net.Security.SslStream"/> reads and writes.
-/// It owns nothing: the connection completes its pipes when it is disposed.
+/// A connection's pipes as a <see cref="Stream"/>, for code that speaks streams: <see cref="System.Net.Security.SslStream"/>
+/// over the transport, <c>SocketsHttpHandler</c> over a client connection. Asynchronous only: the pipes have no
+/// blocking read, and blocking on an asynchronous one would tie up a thread per call. It owns nothing unless a
+/// subclass says so.
 /// </summary>
-internal sealed class DuplexPipeStream(IDuplexPipe pipe) : Stream
+internal class DuplexPipeStream(IDuplexPipe pipe) : Stream
 {
     private readonly PipeReader _input = pipe.Input;
     private readonly PipeWriter _output = pipe.Output;
@@ -35,8 +37,8 @@ internal sealed class DuplexPipeStream(IDuplexPipe pipe) : Stream
             int copied = (int)Math.Min(data.Length, buffer.Length);
             if (copied > 0 || buffer.IsEmpty)
             {
-                // A zero-byte read (SslStream's wait while idle) returns once data is there and takes none of it,
-                // so an idle connection holds no buffer of SslStream's.
+                // A zero-byte read (SslStream's and SocketsHttpHandler's wait while idle) returns once data is there
+                // and takes none of it, so an idle connection holds no buffer of the caller's.
                 data.Slice(0, copied).CopyTo(buffer.Span);
                 _input.AdvanceTo(data.GetPosition(copied));
                 return copied;
@@ -63,7 +65,7 @@ internal sealed class DuplexPipeStream(IDuplexPipe pipe) : Stream
         FlushResult result = await _output.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
         if (result.IsCompleted)
         {
-            throw new IOException("The transport's output is closed.");
+            throw new IOException("The connection's output is closed: the peer or the server ended it.");
         }
     }
 
@@ -77,10 +79,11 @@ internal sealed class DuplexPipeStream(IDuplexPipe pipe) : Stream
         // Every write is flushed as it is made.
     }
 
-    // SslStream only calls the asynchronous members when it is used asynchronously, as here.
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    public override int Read(byte[] buffer, int offset, int count) =>
+        throw new NotSupportedException("A Transport connection is read asynchronously; use ReadAsync.");
 
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) =>
+        throw new NotSupportedException("A Transport connection is written asynchronously; use WriteAsync.");
 
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
 
