@@ -383,17 +383,27 @@ public sealed class UdpTransportTests
 
     private sealed class UdpMeasurements(MetricCollector<long> collector, string? outcome) : IDisposable
     {
-        public IEnumerable<CollectedMeasurement<long>> Snapshot() =>
-            collector.GetMeasurementSnapshot().Where(m => outcome is null || Equals(m.Tags["transport.udp.outcome"], outcome));
+        public IEnumerable<CollectedMeasurement<long>> Snapshot() => Matching(collector.GetMeasurementSnapshot());
 
         /// <summary>Completes once this outcome has <paramref name="count"/> measurements, waking on each new one.</summary>
         public async Task WaitForMeasurementsAsync(int count)
         {
-            while (Snapshot().Count() < count)
+            while (true)
             {
-                await collector.WaitForMeasurementsAsync(collector.GetMeasurementSnapshot().Count + 1);
+                // One snapshot for both the check and the wait: counting again for the wait would miss a measurement
+                // that arrived in between and then wait for one more that never comes.
+                IReadOnlyList<CollectedMeasurement<long>> all = collector.GetMeasurementSnapshot();
+                if (Matching(all).Count() >= count)
+                {
+                    return;
+                }
+
+                await collector.WaitForMeasurementsAsync(all.Count + 1);
             }
         }
+
+        private IEnumerable<CollectedMeasurement<long>> Matching(IEnumerable<CollectedMeasurement<long>> measurements) =>
+            measurements.Where(m => outcome is null || Equals(m.Tags["transport.udp.outcome"], outcome));
 
         public void Dispose() => collector.Dispose();
     }
