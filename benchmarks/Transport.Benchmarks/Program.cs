@@ -6,6 +6,12 @@ using Transport.Benchmarks;
 
 // Echo load benchmark: each server in turn is started in this process on a fresh address, loaded by the
 // in-process client, measured, and stopped. Progress goes to stderr, the markdown table to stdout.
+// `tls` as the first argument runs the TLS comparison with Kestrel's UseHttps instead (TlsBenchmark.cs).
+if (args is ["tls", ..])
+{
+    return await TlsBenchmark.RunAsync(args[1..]);
+}
+
 BenchmarkSettings? settings = BenchmarkSettings.Parse(args, out string? error);
 if (settings is null)
 {

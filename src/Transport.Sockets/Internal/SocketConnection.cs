@@ -12,7 +12,7 @@ namespace Transport.Sockets.Internal;
 /// One socket as a <see cref="ConnectionContext"/>: a receive loop fills the input pipe, a send loop drains
 /// the output pipe. Both run until the peer or the protocol is done, then the socket is closed.
 /// </summary>
-internal sealed class SocketConnection : TransportConnection, IConnectionSocketFeature
+internal sealed class SocketConnection : TransportConnection, IConnectionSocketFeature, IMemoryPoolFeature
 {
     // Half a pool block: a receive into less than this takes a fresh block instead (as Kestrel does).
     private const int MinimumReceiveSegment = BlockMemoryPool.BlockSize / 2;
@@ -22,6 +22,7 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
     private const int MaxReceiveBatch = 64 * 1024;
 
     private readonly Socket _socket;
+    private readonly BlockMemoryPool _memoryPool;
     private readonly ILogger _logger;
     private readonly Pipe _input;
     private readonly Pipe _output;
@@ -38,6 +39,7 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
         : base(logger)
     {
         _socket = socket;
+        _memoryPool = memoryPool;
         _logger = logger;
         _waitForData = options.WaitForDataBeforeAllocatingBuffer;
         _drainTimeout = options.DrainTimeout;
@@ -68,6 +70,9 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
     /// <summary>The socket, as Kestrel's socket transport offers it (e.g. to read or set a socket option).</summary>
     public Socket Socket => _socket;
 
+    /// <summary>The transport's block pool, so a layer above (TLS's decrypted pipes) buffers in it too, as Kestrel offers its pool.</summary>
+    public MemoryPool<byte> MemoryPool => _memoryPool;
+
     public override IFeatureCollection Features
     {
         get
@@ -76,6 +81,7 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
             if (!_socketFeatureSet)
             {
                 features.Set<IConnectionSocketFeature>(this);
+                features.Set<IMemoryPoolFeature>(this);
                 _socketFeatureSet = true;
             }
 

@@ -19,11 +19,11 @@ internal sealed class TlsClientConnection : ConnectionContext
     private readonly TlsDuplexPipe _pipe;
     private int _disposed;
 
-    private TlsClientConnection(ConnectionContext inner, SslStream stream)
+    private TlsClientConnection(ConnectionContext inner, SslStream stream, TlsTransportStream transport)
     {
         _inner = inner;
         _stream = stream;
-        _pipe = new TlsDuplexPipe(stream, inner.Features.Get<IMemoryPoolFeature>()?.MemoryPool);
+        _pipe = new TlsDuplexPipe(stream, transport, inner.Features.Get<IMemoryPoolFeature>()?.MemoryPool);
         Transport = _pipe;
         var feature = new TlsConnectionFeature(stream, stream.TargetHostName);
         inner.Features.Set<ITlsHandshakeFeature>(feature);
@@ -67,11 +67,12 @@ internal sealed class TlsClientConnection : ConnectionContext
     /// <summary>Runs the client handshake over <paramref name="connection"/>; on failure disposes it and throws.</summary>
     public static async ValueTask<ConnectionContext> AuthenticateAsync(ConnectionContext connection, SslClientAuthenticationOptions options, CancellationToken cancellationToken)
     {
-        var stream = new SslStream(new DuplexPipeStream(connection.Transport), leaveInnerStreamOpen: true);
+        var transport = new TlsTransportStream(connection.Transport);
+        var stream = new SslStream(transport, leaveInnerStreamOpen: true);
         try
         {
             await stream.AuthenticateAsClientAsync(options, cancellationToken).ConfigureAwait(false);
-            return new TlsClientConnection(connection, stream);
+            return new TlsClientConnection(connection, stream, transport);
         }
         catch
         {

@@ -38,7 +38,8 @@ internal sealed class TlsServerMiddleware
     public async Task OnConnectionAsync(ConnectionContext connection)
     {
         IDuplexPipe transport = connection.Transport;
-        var stream = new SslStream(new DuplexPipeStream(transport), leaveInnerStreamOpen: true);
+        var transportStream = new TlsTransportStream(transport);
+        var stream = new SslStream(transportStream, leaveInnerStreamOpen: true);
         await using (stream.ConfigureAwait(false))
         {
             string? hostName = await HandshakeAsync(connection, stream).ConfigureAwait(false);
@@ -56,7 +57,7 @@ internal sealed class TlsServerMiddleware
                     stream.NegotiatedApplicationProtocol.ToString(), hostName);
             }
 
-            var tls = new TlsDuplexPipe(stream, connection.Features.Get<IMemoryPoolFeature>()?.MemoryPool);
+            var tls = new TlsDuplexPipe(stream, transportStream, connection.Features.Get<IMemoryPoolFeature>()?.MemoryPool);
             connection.Transport = tls;
             try
             {
