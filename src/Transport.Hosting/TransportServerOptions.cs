@@ -65,6 +65,14 @@ public sealed class TransportEndpointOptions
     /// <summary>The name of a protocol registered with <c>AddProtocol</c>.</summary>
     public string? Protocol { get; set; }
 
+    /// <summary>
+    /// On a TLS endpoint, the protocol per ALPN name (<c>"Protocols": { "redis": "kv", "echo/1": "echo" }</c>): the server
+    /// offers these names, and a client that negotiates one is served by that protocol; a client that sends no ALPN, or
+    /// negotiates a name not listed here, by <see cref="Protocol"/>. One port, several protocols.
+    /// </summary>
+    /// <remarks>Defaults to none: every connection is served by <see cref="Protocol"/>.</remarks>
+    public Dictionary<string, string> Protocols { get; } = new(StringComparer.Ordinal);
+
     /// <summary>Limits for this endpoint; each one not set here comes from <see cref="TransportServerOptions.Limits"/>.</summary>
     public TransportLimits Limits { get; set; } = new();
 

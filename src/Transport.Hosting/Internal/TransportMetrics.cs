@@ -17,7 +17,7 @@ internal sealed class TransportMetrics
 
     private readonly Func<IEnumerable<EndpointListener>> _listeners;
 
-    public TransportMetrics(IMeterFactory? meterFactory, Func<IEnumerable<EndpointListener>> listeners)
+    public TransportMetrics(IMeterFactory? meterFactory, Func<IEnumerable<EndpointListener>> listeners, TimeProvider? time = null)
     {
         _listeners = listeners;
         Meter meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
@@ -46,7 +46,11 @@ internal sealed class TransportMetrics
             "Connections closed because the client did not complete the TLS handshake (it failed, or the handshake timeout passed).");
         IdleTimeouts = meter.CreateCounter<long>("transport.connections.idle_timeouts", "{connection}",
             "Connections asked to close (and aborted after a grace period if still open) because no byte moved for Limits:IdleTimeout.");
+        Tls = new Tls.TlsMetrics(meter, time ?? TimeProvider.System);
     }
+
+    /// <summary>The TLS handshake and certificate instruments.</summary>
+    public Tls.TlsMetrics Tls { get; }
 
     public Counter<long> Rejected { get; }
 

@@ -45,8 +45,8 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         _middleware = [.. middleware];
         _path = path;
         _logger = loggerFactory.CreateLogger("Transport.Hosting");
-        _metrics = new TransportMetrics(services.GetService<IMeterFactory>(), () => _listeners);
         _time = services.GetService<TimeProvider>() ?? TimeProvider.System;
+        _metrics = new TransportMetrics(services.GetService<IMeterFactory>(), () => _listeners, _time);
     }
 
     public IReadOnlyList<TransportBinding> Bindings => [.. _listeners.Select(l => l.Binding)];
@@ -154,7 +154,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         TransportLimits global = options.Limits;
         string url = endpoint.Url!;
         string protocolName = endpoint.Protocol!;
-        ConnectionHandler protocol = ResolveProtocol(protocolName);
+        ConnectionHandler protocol = Tls.AlpnProtocolSelector.Create(ResolveProtocol(protocolName), endpoint.Protocols, ResolveProtocol);
         TransportLimits limits = endpoint.Limits;
         var listenOptions = new TransportListenOptions
         {
@@ -166,7 +166,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
 
         ConnectionDelegate application = EndpointPipeline.Build($"{_path.Path}:Endpoints:{name}", _path.Path, name, endpoint, options.EndpointDefaults,
             _middleware, _services, protocol, protocolName, _logger, _metrics, _time, _owned, idle, IdleTimeout(endpoint, options), out string pipeline);
-        TransportLog.Pipeline(_logger, name, pipeline);
+        TransportLog.Pipeline(_logger, name, pipeline + Tls.AlpnProtocolSelector.Describe(endpoint.Protocols, protocolName));
 
         IReadOnlyList<EndPoint> addresses = TransportUrl.ParseListenEndPoints(url);
         foreach (EndPoint address in addresses)

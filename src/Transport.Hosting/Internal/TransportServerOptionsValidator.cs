@@ -72,6 +72,7 @@ internal sealed class TransportServerOptionsValidator(
                 failures.Add($"{prefix}:Protocol '{endpoint.Protocol}' needs a byte stream and cannot serve the datagram endpoint '{endpoint.Url}'; use tcp://, unix: or memory://.");
             }
 
+            Tls.AlpnProtocolSelector.Validate(prefix, endpoint, protocols, registered, failures);
             ValidateLimits($"{prefix}:Limits", endpoint.Limits, failures);
             EndpointPipeline.Validate(prefix, root, key, endpoint, options.EndpointDefaults, [.. middleware], services, failures);
         }
@@ -83,6 +84,8 @@ internal sealed class TransportServerOptionsValidator(
         .Map(nameof(TransportServerOptions.Endpoints), new ConfigurationSchema()
             .Text(nameof(TransportEndpointOptions.Url))
             .Text(nameof(TransportEndpointOptions.Protocol))
+            // ALPN names are the keys, protocol names the values: checked by Tls.AlpnProtocolSelector.Validate.
+            .Text(nameof(TransportEndpointOptions.Protocols))
             .Section(nameof(TransportEndpointOptions.Limits), s_limits)
             .Section(nameof(TransportEndpointOptions.Tls), TlsKeys())
             // Each element's keys belong to its middleware, which binds and validates them: not checked here.

@@ -72,6 +72,7 @@ internal static class EndpointPipeline
             if (own is not null)
             {
                 owned.Add(own);
+                owned.Add(metrics.Tls.Track(endpointName, serverName: null, own));
             }
 
             var entries = new List<(string, ServerCertificate)>();
@@ -79,6 +80,7 @@ internal static class EndpointPipeline
             {
                 ServerCertificate certificate = new(sni, $"{endpointName}' SNI '{name}", logger, time);
                 owned.Add(certificate);
+                owned.Add(metrics.Tls.Track(endpointName, name, certificate));
                 entries.Add((name, certificate));
             }
 

@@ -46,6 +46,9 @@ internal sealed class ServerCertificate : IDisposable
         }
     }
 
+    /// <summary>When the certificate in use expires.</summary>
+    public DateTime NotAfter => Volatile.Read(ref _certificate).NotAfter;
+
     /// <summary>The options of the next handshake.</summary>
     public SslServerAuthenticationOptions Options => Volatile.Read(ref _options);
 
@@ -107,7 +110,7 @@ internal sealed class ServerCertificate : IDisposable
                 X509Certificate2 certificate = Load();
                 SslServerAuthenticationOptions options = _settings.CreateServerOptions(certificate);
                 _contentHash = hash;
-                _certificate = certificate;
+                Volatile.Write(ref _certificate, certificate);
                 Volatile.Write(ref _options, options);
                 TlsLog.CertificateReloaded(_logger, _endpoint, certificate.Subject, certificate.Thumbprint, certificate.NotAfter.ToUniversalTime());
             }

@@ -15,6 +15,12 @@ namespace Transport.Hosting.Internal.Tls;
 /// </summary>
 internal sealed class TlsServerMiddleware
 {
+    /// <summary>The <c>error.type</c> of a handshake that failed.</summary>
+    public const string HandshakeFailed = "tls_handshake_failed";
+
+    /// <summary>The <c>error.type</c> of a handshake the client did not finish within the handshake timeout.</summary>
+    public const string HandshakeTimeout = "tls_handshake_timeout";
+
     private readonly ConnectionDelegate _next;
     private readonly string _endpoint;
     private readonly TimeSpan _handshakeTimeout;
@@ -22,6 +28,7 @@ internal sealed class TlsServerMiddleware
     private readonly TransportMetrics _metrics;
     private readonly TimeProvider _time;
     private readonly SniSelector _certificates;
+    private readonly TlsMetrics.HandshakeTags _tags;
 
     public TlsServerMiddleware(ConnectionDelegate next, string endpoint, TlsSettings settings, SniSelector certificates,
         ILogger logger, TransportMetrics metrics, TimeProvider time)
@@ -33,6 +40,7 @@ internal sealed class TlsServerMiddleware
         _logger = logger;
         _metrics = metrics;
         _time = time;
+        _tags = TlsMetrics.TagsFor(endpoint);
     }
 
     public async Task OnConnectionAsync(ConnectionContext connection)
@@ -79,6 +87,8 @@ internal sealed class TlsServerMiddleware
         using CancellationTokenRegistration closed = connection.ConnectionClosed.UnsafeRegister(
             static state => ((CancellationTokenSource)state!).Cancel(), timeout);
         string hostName = "";
+        long started = _metrics.Tls.HandshakeStarted(_tags);
+        string? errorType = HandshakeFailed;
         try
         {
             await stream.AuthenticateAsServerAsync(
@@ -90,19 +100,25 @@ internal sealed class TlsServerMiddleware
                     return ValueTask.FromResult(certificate.Options);
                 },
                 _certificates, timeout.Token).ConfigureAwait(false);
+            errorType = null;
             return hostName;
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !connection.ConnectionClosed.IsCancellationRequested)
         {
-            _metrics.CountTlsHandshakeFailure(_endpoint, "tls_handshake_timeout");
+            errorType = HandshakeTimeout;
+            _metrics.CountTlsHandshakeFailure(_endpoint, HandshakeTimeout);
             SetEndReason(connection);
             TlsLog.HandshakeTimedOut(_logger, connection.ConnectionId, _endpoint, _handshakeTimeout);
         }
         catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException)
         {
-            _metrics.CountTlsHandshakeFailure(_endpoint, "tls_handshake_failed");
+            _metrics.CountTlsHandshakeFailure(_endpoint, HandshakeFailed);
             SetEndReason(connection);
             TlsLog.HandshakeFailed(_logger, connection.ConnectionId, _endpoint, Describe(ex));
+        }
+        finally
+        {
+            _metrics.Tls.HandshakeEnded(_tags, started, errorType is null ? stream.SslProtocol : default, errorType);
         }
 
         return null;

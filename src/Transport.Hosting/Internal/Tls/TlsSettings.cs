@@ -8,7 +8,7 @@ namespace Transport.Hosting.Internal.Tls;
 /// <summary>An endpoint's TLS options with the server-wide defaults filled in, and the keys to name in messages.</summary>
 internal sealed class TlsSettings
 {
-    private TlsSettings(TransportTlsOptions endpoint, TransportTlsOptions defaults, string endpointKey, string defaultsKey)
+    private TlsSettings(TransportTlsOptions endpoint, TransportTlsOptions defaults, string endpointKey, string defaultsKey, IReadOnlyDictionary<string, string> protocols)
     {
         bool own = endpoint.Certificate.IsSet;
         Certificate = own ? endpoint.Certificate : defaults.Certificate;
@@ -19,6 +19,7 @@ internal sealed class TlsSettings
         ClientCertificateAuthorityKey = (endpoint.ClientCertificateAuthorityPath is null ? defaultsKey : endpointKey) + ":ClientCertificateAuthorityPath";
         ApplicationProtocols = endpoint.ApplicationProtocols.Count > 0 ? endpoint.ApplicationProtocols : defaults.ApplicationProtocols;
         ApplicationProtocolsKey = (endpoint.ApplicationProtocols.Count > 0 ? endpointKey : defaultsKey) + ":ApplicationProtocols";
+        Protocols = protocols;
         HandshakeTimeout = endpoint.HandshakeTimeout ?? defaults.HandshakeTimeout ?? TransportTlsOptions.DefaultHandshakeTimeout;
         HandshakeTimeoutKey = (endpoint.HandshakeTimeout is null ? defaultsKey : endpointKey) + ":HandshakeTimeout";
         Sni = [.. endpoint.Sni.OrderBy(e => e.Key, StringComparer.OrdinalIgnoreCase)
@@ -36,6 +37,7 @@ internal sealed class TlsSettings
         ClientCertificateAuthorityKey = endpoint.ClientCertificateAuthorityKey;
         ApplicationProtocols = sni.ApplicationProtocols.Count > 0 ? sni.ApplicationProtocols : endpoint.ApplicationProtocols;
         ApplicationProtocolsKey = sni.ApplicationProtocols.Count > 0 ? key + ":ApplicationProtocols" : endpoint.ApplicationProtocolsKey;
+        Protocols = endpoint.Protocols;
         HandshakeTimeout = endpoint.HandshakeTimeout;
         HandshakeTimeoutKey = endpoint.HandshakeTimeoutKey;
         Sni = [];
@@ -64,6 +66,9 @@ internal sealed class TlsSettings
 
     public string ApplicationProtocolsKey { get; }
 
+    /// <summary>The endpoint's protocol per ALPN name (<c>Protocols</c>): these names are offered too.</summary>
+    public IReadOnlyDictionary<string, string> Protocols { get; }
+
     public TimeSpan HandshakeTimeout { get; }
 
     public string HandshakeTimeoutKey { get; }
@@ -71,7 +76,7 @@ internal sealed class TlsSettings
     /// <summary>The endpoint's effective TLS settings, or null when it serves no TLS.</summary>
     public static TlsSettings? Resolve(TransportEndpointOptions endpoint, TransportEndpointDefaults defaults, string endpointKey, string root) =>
         endpoint.Tls is { Enabled: not false } tls
-            ? new TlsSettings(tls, defaults.Tls, endpointKey + ":Tls", root + ":EndpointDefaults:Tls")
+            ? new TlsSettings(tls, defaults.Tls, endpointKey + ":Tls", root + ":EndpointDefaults:Tls", endpoint.Protocols)
             : null;
 
     /// <summary>The options every handshake on the endpoint uses, with <paramref name="certificate"/>.</summary>
@@ -84,9 +89,10 @@ internal sealed class TlsSettings
             ClientCertificateRequired = ClientCertificateMode != TlsClientCertificateMode.NoCertificate,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
         };
-        if (ApplicationProtocols.Count > 0)
+        IReadOnlyList<string> offered = AlpnProtocolSelector.Offered(ApplicationProtocols, Protocols);
+        if (offered.Count > 0)
         {
-            options.ApplicationProtocols = [.. ApplicationProtocols.Select(p => new SslApplicationProtocol(p))];
+            options.ApplicationProtocols = [.. offered.Select(p => new SslApplicationProtocol(p))];
         }
 
         X509Certificate2Collection? authorities = ClientCertificateAuthorityPath is null ? null : LoadAuthorities(ClientCertificateAuthorityPath, ClientCertificateAuthorityKey);
