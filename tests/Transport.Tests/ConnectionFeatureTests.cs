@@ -29,6 +29,8 @@ public sealed class ConnectionFeatureTests
                 Assert.Same(connection, connection.Features.Get<IConnectionLifetimeFeature>());
                 Assert.Same(connection, connection.Features.Get<IConnectionEndPointFeature>());
                 Assert.Same(connection, connection.Features.Get<IConnectionLifetimeNotificationFeature>());
+                // The transport's block pool, which TLS's decrypted pipes buffer in too (as over Kestrel's pool).
+                Assert.Equal(4096, connection.Features.Get<IMemoryPoolFeature>()?.MemoryPool.MaxBufferSize);
                 connection.Abort();
                 await connection.DisposeAsync().AsTask().DefaultTimeout();
             }
