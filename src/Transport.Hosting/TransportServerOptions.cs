@@ -26,6 +26,16 @@ public sealed class TransportServerOptions
 
     /// <summary>Values for every endpoint that does not set its own (<c>Transport:EndpointDefaults</c>).</summary>
     public TransportEndpointDefaults EndpointDefaults { get; set; } = new();
+
+    /// <summary>
+    /// How long stopping first reports drain (the <c>haproxy-agent</c> protocol answers <c>drain</c>) while every endpoint
+    /// still accepts, so that a load balancer's checks notice and stop sending new connections, before the endpoints stop
+    /// accepting and open connections drain (<c>Transport:DrainDelay</c>). Make it longer than the balancer's check
+    /// interval; the host's <c>HostOptions.ShutdownTimeout</c> must cover it plus the longest
+    /// <see cref="TransportLimits.ShutdownTimeout"/>.
+    /// </summary>
+    /// <remarks>Defaults to none: stopping unbinds at once.</remarks>
+    public TimeSpan? DrainDelay { get; set; }
 }
 
 /// <summary>Server-wide defaults for endpoints (<c>Transport:EndpointDefaults</c>).</summary>

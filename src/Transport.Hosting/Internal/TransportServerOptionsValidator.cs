@@ -45,6 +45,10 @@ internal sealed class TransportServerOptionsValidator(
         }
 
         ValidateLimits($"{root}:Limits", options.Limits, failures);
+        if (options.DrainDelay is { } drainDelay && drainDelay < TimeSpan.Zero)
+        {
+            failures.Add($"{root}:DrainDelay must not be negative (was {drainDelay}); 00:00:00 or unset means none.");
+        }
 
         string registered = string.Join(", ", protocols.Select(p => p.Name).Distinct(StringComparer.OrdinalIgnoreCase).Order(StringComparer.OrdinalIgnoreCase));
         if (registered.Length == 0)
@@ -92,7 +96,8 @@ internal sealed class TransportServerOptionsValidator(
         .Section(nameof(TransportServerOptions.Limits), s_limits)
         .Section(nameof(TransportServerOptions.Telemetry), new ConfigurationSchema()
             .TrueOrFalse(nameof(TransportTelemetryOptions.ConnectionSpans)))
-        .OneOf<UnknownKeyHandling>(nameof(TransportServerOptions.UnknownKeys));
+        .OneOf<UnknownKeyHandling>(nameof(TransportServerOptions.UnknownKeys))
+        .Duration(nameof(TransportServerOptions.DrainDelay));
 
     private static ConfigurationSchema TlsKeys() => new ConfigurationSchema()
         .TrueOrFalse(nameof(TransportTlsOptions.Enabled))
