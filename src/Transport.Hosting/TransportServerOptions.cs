@@ -46,6 +46,9 @@ public sealed class TransportEndpointDefaults
     /// certificate shared by all secure endpoints. Setting them here does not turn TLS on for any endpoint.
     /// </summary>
     public TransportTlsOptions Tls { get; set; } = new();
+
+    /// <summary>PROXY protocol values for every endpoint that does not set them itself; a <c>Mode</c> here applies to every endpoint.</summary>
+    public TransportProxyProtocolOptions ProxyProtocol { get; set; } = new();
 }
 
 /// <summary>What the host does at start with a configuration key under <c>Transport</c> that no option has.</summary>
@@ -80,6 +83,9 @@ public sealed class TransportEndpointOptions
 
     /// <summary>TLS on this endpoint (tcp, unix and memory only); <see langword="null"/> for none.</summary>
     public TransportTlsOptions? Tls { get; set; }
+
+    /// <summary>Receiving the PROXY protocol on this endpoint (tcp, unix and memory); <see langword="null"/> for the defaults' (off unless set there).</summary>
+    public TransportProxyProtocolOptions? ProxyProtocol { get; set; }
 
     /// <summary>
     /// The connection middleware that runs between the transport (and TLS) and the protocol, in order. In

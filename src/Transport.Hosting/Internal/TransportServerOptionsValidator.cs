@@ -89,10 +89,12 @@ internal sealed class TransportServerOptionsValidator(
             .Text(nameof(TransportEndpointOptions.Protocol))
             .Section(nameof(TransportEndpointOptions.Limits), s_limits)
             .Section(nameof(TransportEndpointOptions.Tls), TlsKeys())
+            .Section(nameof(TransportEndpointOptions.ProxyProtocol), ProxyProtocolKeys())
             // Each element's keys belong to its middleware, which binds and validates them: not checked here.
             .Text(nameof(TransportEndpointOptions.Middleware)))
         .Section(nameof(TransportServerOptions.EndpointDefaults), new ConfigurationSchema()
-            .Section(nameof(TransportEndpointDefaults.Tls), TlsKeys()))
+            .Section(nameof(TransportEndpointDefaults.Tls), TlsKeys())
+            .Section(nameof(TransportEndpointDefaults.ProxyProtocol), ProxyProtocolKeys()))
         .Section(nameof(TransportServerOptions.Limits), s_limits)
         .Section(nameof(TransportServerOptions.Telemetry), new ConfigurationSchema()
             .TrueOrFalse(nameof(TransportTelemetryOptions.ConnectionSpans)))
@@ -113,6 +115,13 @@ internal sealed class TransportServerOptionsValidator(
             .Text(nameof(TransportSniOptions.SslProtocols))
             .OneOf<TlsClientCertificateMode>(nameof(TransportSniOptions.ClientCertificateMode))
             .Text(nameof(TransportSniOptions.ApplicationProtocols)));
+
+    private static ConfigurationSchema ProxyProtocolKeys() => new ConfigurationSchema()
+        .OneOf<ProxyProtocolMode>(nameof(TransportProxyProtocolOptions.Mode))
+        // Each element is parsed as an IPNetwork by the endpoint's check, which names the element and its value.
+        .Text(nameof(TransportProxyProtocolOptions.TrustedProxies))
+        .Duration(nameof(TransportProxyProtocolOptions.HeaderTimeout))
+        .WholeNumber(nameof(TransportProxyProtocolOptions.MaxHeaderBytes));
 
     private static ConfigurationSchema CertificateKeys() => new ConfigurationSchema()
         .Text(nameof(TransportCertificateOptions.Path))
