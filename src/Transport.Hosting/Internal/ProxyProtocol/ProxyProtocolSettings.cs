@@ -105,13 +105,31 @@ internal sealed class ProxyProtocolSettings
             network = default;
             return false;
         }
-
-        if (!text.Contains('/', StringComparison.Ordinal) && IPAddress.TryParse(text, out IPAddress? single))
+        network = default;
+        int slash = text.IndexOf('/', StringComparison.Ordinal);
+        if (!IPAddress.TryParse(slash < 0 ? text : text[..slash], out IPAddress? address))
         {
-            network = new IPNetwork(single, single.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128);
-            return true;
+            return false;
         }
 
-        return IPNetwork.TryParse(text, out network);
+        int bits = address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128;
+        int prefix = bits;
+        if (slash >= 0 && (!int.TryParse(text.AsSpan(slash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out prefix) || prefix > bits))
+        {
+            return false;
+        }
+
+        // Refuses an address with bits set after the prefix (10.0.0.1/8): a typo for a host or for a network.
+        byte[] bytes = address.GetAddressBytes();
+        for (int bit = prefix; bit < bits; bit++)
+        {
+            if ((bytes[bit / 8] & (0x80 >> (bit % 8))) != 0)
+            {
+                return false;
+            }
+        }
+
+        network = new IPNetwork(address, prefix);
+        return true;
     }
 }
