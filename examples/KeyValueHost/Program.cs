@@ -19,7 +19,9 @@ builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
 // Transport:Sockets:InlineCompletions is true in appsettings.json: the RESP protocol and its lock-free store never block.
 builder.Services.AddKeyValueOptions(builder.Configuration.GetSection("KeyValue"));
 builder.Services.AddTransport(builder.Configuration.GetSection("Transport"))
-    .AddProtocol<KeyValueProtocol>("kv");
+    .AddProtocol<KeyValueProtocol>("kv")
+    // For an endpoint with "Protocol": "haproxy-agent": HAProxy's agent-check (docs/deploying.md#haproxy).
+    .AddHaproxyAgent(builder.Configuration.GetSection("Transport:HaproxyAgent"));
 
 // A bad value or a busy port: one line on stderr and exit code 1.
 return await builder.Build().RunTransportAsync();

@@ -17,7 +17,8 @@ namespace Transport.Protocols.KeyValue;
 /// <para>
 /// Commands: PING, ECHO, GET, SET (EX, PX, EXAT, PXAT, KEEPTTL, NX, XX, GET), DEL, EXISTS, INCR, DECR, INCRBY,
 /// DECRBY, MGET, MSET, EXPIRE, PEXPIRE, TTL, PTTL, DBSIZE, FLUSHDB, FLUSHALL, SELECT 0, COMMAND (COUNT, DOCS,
-/// INFO: enough for redis-cli), CONFIG GET (enough for redis-benchmark), CLIENT SETNAME/SETINFO/GETNAME, HELLO 2,
+/// INFO: enough for redis-cli), CONFIG GET (enough for redis-benchmark), CLIENT ID/INFO/LIST/SETNAME/GETNAME/SETINFO (Redis's fields: the client's
+/// address is the connection's <c>RemoteEndPoint</c>, the real client's behind a PROXY-protocol balancer), HELLO 2,
 /// INFO, QUIT. Any other command gets Redis's "unknown command" error and the connection carries on.
 /// </para>
 /// <para>
@@ -36,18 +37,12 @@ namespace Transport.Protocols.KeyValue;
 /// </remarks>
 public sealed class KeyValueProtocol : FramedProtocol<RespCommand, KeyValueSession>, IDisposable
 {
-    private static readonly byte[][] SupportedCommands = [.. new[]
-    {
-        "ping", "echo", "get", "set", "del", "exists", "incr", "decr", "incrby", "decrby", "mget", "mset", "expire",
-        "pexpire", "ttl", "pttl", "dbsize", "flushdb", "flushall", "select", "command", "config", "client", "hello", "info", "quit",
-        "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "publish", "pubsub", "reset",
-    }.Select(Encoding.ASCII.GetBytes)];
-
     private readonly KeyValueStore _store;
     private readonly int _maxRequestSize;
     private readonly int _pubSubOutputLimit;
     private readonly ConnectionRegistry _registry;
     private readonly PubSub _pubSub = new();
+    private readonly Clients _clients;
 
     /// <summary>Creates the protocol and its store.</summary>
     /// <param name="options">Limits; the defaults when null (or not registered in the service provider).</param>
@@ -64,6 +59,7 @@ public sealed class KeyValueProtocol : FramedProtocol<RespCommand, KeyValueSessi
         _pubSubOutputLimit = options.PubSubOutputLimit;
         _registry = registry ?? new ConnectionRegistry();
         _store = new KeyValueStore(timeProvider ?? TimeProvider.System);
+        _clients = new Clients(timeProvider ?? TimeProvider.System);
     }
 
     /// <summary>Stops the store's expiry sweep.</summary>
@@ -86,6 +82,8 @@ public sealed class KeyValueProtocol : FramedProtocol<RespCommand, KeyValueSessi
             state.Registration = state.OwnRegistration = _registry.Register(connection, "kv");
         }
 
+        _clients.Add(state);
+
         return default;
     }
 
@@ -106,6 +104,7 @@ public sealed class KeyValueProtocol : FramedProtocol<RespCommand, KeyValueSessi
     protected override async ValueTask OnConnectionEndedAsync(ConnectionContext connection, KeyValueSession state, Exception? failure)
     {
         ArgumentNullException.ThrowIfNull(state);
+        _clients.Remove(state);
         _pubSub.UnsubscribeAll(state);
         if (state.OwnRegistration is { } own)
         {
@@ -128,6 +127,7 @@ public sealed class KeyValueProtocol : FramedProtocol<RespCommand, KeyValueSessi
     private void Execute(ConnectionContext connection, KeyValueSession session, RespCommand command, PipeWriter output)
     {
         ReadOnlySpan<byte> name = command[0];
+        _clients.Touch(session, command);
         if (session.Subscriptions > 0 && ExecuteSubscribed(command, output))
         {
             return;
@@ -229,7 +229,7 @@ public sealed class KeyValueProtocol : FramedProtocol<RespCommand, KeyValueSessi
                 connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.RequestClose();
                 return;
             case 5 when Is(name, "HELLO"u8):
-                Hello(command, output);
+                Hello(session, command, output);
                 return;
             case 5 when Is(name, "RESET"u8):
                 _pubSub.UnsubscribeAll(session);
@@ -325,7 +325,11 @@ public sealed class KeyValueProtocol : FramedProtocol<RespCommand, KeyValueSessi
                 Config(command, output);
                 return;
             case 6 when Is(name, "CLIENT"u8):
-                Client(command, output);
+                if (Arity(command, output, -2, "client"))
+                {
+                    _clients.Execute(session, command, output);
+                }
+
                 return;
             case 7 when Is(name, "FLUSHDB"u8):
             case 8 when Is(name, "FLUSHALL"u8):
@@ -480,7 +484,7 @@ public sealed class KeyValueProtocol : FramedProtocol<RespCommand, KeyValueSessi
         }
         else if (Is(command[1], "COUNT"u8))
         {
-            RespWriter.Integer(output, SupportedCommands.Length);
+            RespWriter.Integer(output, CommandNames.All.Length);
         }
         else if (Is(command[1], "DOCS"u8))
         {
@@ -534,25 +538,7 @@ public sealed class KeyValueProtocol : FramedProtocol<RespCommand, KeyValueSessi
         }
     }
 
-    private static void Client(RespCommand command, PipeWriter output)
-    {
-        if (command.Count >= 2 && (Is(command[1], "SETNAME"u8) || Is(command[1], "SETINFO"u8)))
-        {
-            RespWriter.Raw(output, RespWriter.Ok);
-        }
-        else if (command.Count >= 2 && Is(command[1], "GETNAME"u8))
-        {
-            RespWriter.Raw(output, RespWriter.NullBulk);
-        }
-        else
-        {
-            RespWriter.Error(output, command.Count < 2
-                ? "ERR wrong number of arguments for 'client' command"
-                : $"ERR unknown subcommand '{Printable(command[1])}'. Try CLIENT HELP.");
-        }
-    }
-
-    private static void Hello(RespCommand command, PipeWriter output)
+    private static void Hello(KeyValueSession session, RespCommand command, PipeWriter output)
     {
         if (command.Count >= 2 && !command[1].SequenceEqual("2"u8))
         {
@@ -568,7 +554,7 @@ public sealed class KeyValueProtocol : FramedProtocol<RespCommand, KeyValueSessi
         RespWriter.Bulk(output, "proto"u8);
         RespWriter.Integer(output, 2);
         RespWriter.Bulk(output, "id"u8);
-        RespWriter.Integer(output, 0);
+        RespWriter.Integer(output, session.Id);
         RespWriter.Bulk(output, "mode"u8);
         RespWriter.Bulk(output, "standalone"u8);
         RespWriter.Bulk(output, "role"u8);

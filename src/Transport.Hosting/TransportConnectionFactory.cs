@@ -73,4 +73,34 @@ public sealed class TransportConnectionFactory : IConnectionFactory
     /// <returns>The connection, after the handshake.</returns>
     public ValueTask<ConnectionContext> ConnectAsync(string url, SslClientAuthenticationOptions tls, CancellationToken cancellationToken = default) =>
         ConnectAsync(TransportUrl.ParseConnectEndPoint(url), tls, cancellationToken);
+
+    /// <summary>
+    /// Connects to <paramref name="endpoint"/> and sends <paramref name="proxyHeader"/> before anything else, as a proxy
+    /// that forwards the connection does (HAProxy's <c>send-proxy</c>, <c>send-proxy-v2</c>); then, with
+    /// <paramref name="tls"/>, runs the TLS handshake over it. Stream transports only.
+    /// </summary>
+    /// <param name="endpoint">Where to connect.</param>
+    /// <param name="proxyHeader">The header, e.g. <see cref="ProxyProtocolHeader.CreateV2"/>.</param>
+    /// <param name="tls">The TLS handshake after the header, or <see langword="null"/> for none.</param>
+    /// <param name="cancellationToken">Cancels the connect, the header's send and the handshake.</param>
+    /// <returns>The connection, after the header (and the handshake).</returns>
+    public async ValueTask<ConnectionContext> ConnectAsync(EndPoint endpoint, ProxyProtocolHeader proxyHeader, SslClientAuthenticationOptions? tls = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(proxyHeader);
+        ConnectionContext connection = await ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            System.IO.Pipelines.PipeWriter output = connection.Transport.Output;
+            int length = proxyHeader.WriteTo(output.GetSpan(proxyHeader.Length));
+            output.Advance(length);
+            await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            return tls is null ? connection : await TlsClientConnection.AuthenticateAsync(connection, tls, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
 }

@@ -26,6 +26,16 @@ public sealed class TransportServerOptions
 
     /// <summary>Values for every endpoint that does not set its own (<c>Transport:EndpointDefaults</c>).</summary>
     public TransportEndpointDefaults EndpointDefaults { get; set; } = new();
+
+    /// <summary>
+    /// How long stopping first reports drain (the <c>haproxy-agent</c> protocol answers <c>drain</c>) while every endpoint
+    /// still accepts, so that a load balancer's checks notice and stop sending new connections, before the endpoints stop
+    /// accepting and open connections drain (<c>Transport:DrainDelay</c>). Make it longer than the balancer's check
+    /// interval; the host's <c>HostOptions.ShutdownTimeout</c> must cover it plus the longest
+    /// <see cref="TransportLimits.ShutdownTimeout"/>.
+    /// </summary>
+    /// <remarks>Defaults to none: stopping unbinds at once.</remarks>
+    public TimeSpan? DrainDelay { get; set; }
 }
 
 /// <summary>Server-wide defaults for endpoints (<c>Transport:EndpointDefaults</c>).</summary>
@@ -36,6 +46,9 @@ public sealed class TransportEndpointDefaults
     /// certificate shared by all secure endpoints. Setting them here does not turn TLS on for any endpoint.
     /// </summary>
     public TransportTlsOptions Tls { get; set; } = new();
+
+    /// <summary>PROXY protocol values for every endpoint that does not set them itself; a <c>Mode</c> here applies to every endpoint.</summary>
+    public TransportProxyProtocolOptions ProxyProtocol { get; set; } = new();
 }
 
 /// <summary>What the host does at start with a configuration key under <c>Transport</c> that no option has.</summary>
@@ -78,6 +91,9 @@ public sealed class TransportEndpointOptions
 
     /// <summary>TLS on this endpoint (tcp, unix and memory only); <see langword="null"/> for none.</summary>
     public TransportTlsOptions? Tls { get; set; }
+
+    /// <summary>Receiving the PROXY protocol on this endpoint (tcp, unix and memory); <see langword="null"/> for the defaults' (off unless set there).</summary>
+    public TransportProxyProtocolOptions? ProxyProtocol { get; set; }
 
     /// <summary>
     /// The connection middleware that runs between the transport (and TLS) and the protocol, in order. In

@@ -45,6 +45,34 @@ public sealed class RedisToolsTests : IDisposable
         }
     }
 
+    [ToolFact("redis-cli")]
+    public async Task RedisCli_ClientInfoAndList_ShowItsOwnAddressNameAndOneLinePerConnection()
+    {
+        string cli = Tool.RequireOnPath("redis-cli");
+        (ExampleProcess host, string port, string socket) = await StartHostAsync();
+        await using (host)
+        {
+            // A second, named client stays connected (subscribed) while the first asks.
+            await using ExampleProcess other = await SubscribeAsync(cli, ["-s", socket, "subscribe", "news"], "news");
+            var piped = await Tool.RunAsync(cli, ["-p", port], Encoding.ASCII.GetBytes("client setname tool\nclient getname\nclient setname \"a b\"\nclient info\nclient list\n"));
+            string[] lines = Encoding.ASCII.GetString(piped.Output).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal(0, piped.ExitCode);
+            Assert.Equal(["OK", "tool", "ERR Client names cannot contain spaces, newlines or special characters."], lines[..3]);
+
+            Dictionary<string, string> info = ClientCommandsTests.Fields(lines[3]);
+            Assert.Matches(@"^127\.0\.0\.1:\d+$", info["addr"]);
+            Assert.NotEqual("127.0.0.1:" + port, info["addr"]);
+            Assert.Equal("127.0.0.1:" + port, info["laddr"]);
+            Assert.Equal(("tool", "client|info", "0"), (info["name"], info["cmd"], info["db"]));
+
+            // CLIENT LIST: the subscriber first (it connected first), then this client, one line each.
+            Assert.Equal(6, lines.Length);
+            Dictionary<string, string> listed = ClientCommandsTests.Fields(lines[4]);
+            Assert.Equal((socket + ":0", "PU", "1", "subscribe"), (listed["addr"], listed["flags"], listed["sub"], listed["cmd"]));
+            Assert.Equal(info["id"], ClientCommandsTests.Fields(lines[5])["id"]);
+        }
+    }
+
     [ToolTheory("redis-benchmark")]
     [InlineData("tcp", 1)]
     [InlineData("tcp", 16)]

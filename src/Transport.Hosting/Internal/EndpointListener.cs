@@ -57,6 +57,9 @@ internal sealed class EndpointListener
 
     public long ActiveConnections => Interlocked.Read(ref _active);
 
+    /// <summary>The endpoint's MaxConcurrentConnections; null for no limit.</summary>
+    public long? MaxConnections => _maxConnections;
+
     /// <summary>Connections handed to the protocol and not yet ended (without those being rejected).</summary>
     public long ServedConnections => _connections.Count;
 

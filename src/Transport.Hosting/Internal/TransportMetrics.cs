@@ -47,6 +47,8 @@ internal sealed class TransportMetrics
         IdleTimeouts = meter.CreateCounter<long>("transport.connections.idle_timeouts", "{connection}",
             "Connections asked to close (and aborted after a grace period if still open) because no byte moved for Limits:IdleTimeout.");
         Tls = new Tls.TlsMetrics(meter, time ?? TimeProvider.System);
+        ProxyProtocolRejected = meter.CreateCounter<long>("transport.proxy_protocol.rejected_connections", "{connection}",
+            "Connections closed before the protocol because their PROXY protocol header was untrusted, missing, incomplete, too long, malformed, failed its checksum or timed out (error.type).");
     }
 
     /// <summary>The TLS handshake and certificate instruments.</summary>
@@ -72,6 +74,12 @@ internal sealed class TransportMetrics
 
     /// <summary>Tagged with <c>transport.endpoint</c> and <c>error.type</c> = <c>idle_timeout</c>.</summary>
     public Counter<long> IdleTimeouts { get; }
+
+    /// <summary>Tagged with <c>transport.endpoint</c> and <c>error.type</c> (<c>proxy_protocol_*</c>).</summary>
+    public Counter<long> ProxyProtocolRejected { get; }
+
+    public void CountProxyProtocolRejected(string endpoint, string errorType) =>
+        ProxyProtocolRejected.Add(1, new KeyValuePair<string, object?>("transport.endpoint", endpoint), new KeyValuePair<string, object?>("error.type", errorType));
 
     public void CountIdleTimeout(string endpoint) =>
         IdleTimeouts.Add(1, new KeyValuePair<string, object?>("transport.endpoint", endpoint), new KeyValuePair<string, object?>("error.type", "idle_timeout"));

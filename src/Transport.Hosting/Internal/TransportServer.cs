@@ -24,6 +24,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
     private readonly ILogger _logger;
     private readonly TransportMetrics _metrics;
     private readonly TimeProvider _time;
+    private readonly ShutdownSequence _shutdown;
     private List<EndpointListener> _listeners = [];
     private readonly List<IDisposable> _owned = [];
     private int _bindCalled;
@@ -47,7 +48,14 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         _logger = loggerFactory.CreateLogger("Transport.Hosting");
         _time = services.GetService<TimeProvider>() ?? TimeProvider.System;
         _metrics = new TransportMetrics(services.GetService<IMeterFactory>(), () => _listeners, _time);
+        _shutdown = new ShutdownSequence(_logger, _time, services.GetService<IMeterFactory>());
     }
+
+    /// <summary>The bound listeners (for the HAProxy agent's load report).</summary>
+    internal IReadOnlyList<EndpointListener> Listeners => _listeners;
+
+    /// <summary>Where the stop is: the HAProxy agent answers <c>drain</c> from its first phase on.</summary>
+    internal ShutdownState ShutdownState => _shutdown.State;
 
     public IReadOnlyList<TransportBinding> Bindings => [.. _listeners.Select(l => l.Binding)];
 
@@ -124,13 +132,8 @@ internal sealed class TransportServer : IHostedService, ITransportServer
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        List<EndpointListener> listeners = _listeners;
-        foreach (EndpointListener listener in listeners)
-        {
-            await listener.UnbindAsync(cancellationToken).ConfigureAwait(false);
-        }
-
-        await Task.WhenAll(listeners.Select(l => l.DrainAsync(cancellationToken))).ConfigureAwait(false);
+        // Drain delay, unbind, drain, abort at the deadline: ShutdownSequence.
+        await _shutdown.RunAsync(_listeners, _options.Value.DrainDelay ?? TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
         DisposeOwned();
     }
 

@@ -45,6 +45,10 @@ internal sealed class TransportServerOptionsValidator(
         }
 
         ValidateLimits($"{root}:Limits", options.Limits, failures);
+        if (options.DrainDelay is { } drainDelay && drainDelay < TimeSpan.Zero)
+        {
+            failures.Add($"{root}:DrainDelay must not be negative (was {drainDelay}); 00:00:00 or unset means none.");
+        }
 
         string registered = string.Join(", ", protocols.Select(p => p.Name).Distinct(StringComparer.OrdinalIgnoreCase).Order(StringComparer.OrdinalIgnoreCase));
         if (registered.Length == 0)
@@ -88,14 +92,17 @@ internal sealed class TransportServerOptionsValidator(
             .Text(nameof(TransportEndpointOptions.Protocols))
             .Section(nameof(TransportEndpointOptions.Limits), s_limits)
             .Section(nameof(TransportEndpointOptions.Tls), TlsKeys())
+            .Section(nameof(TransportEndpointOptions.ProxyProtocol), ProxyProtocolKeys())
             // Each element's keys belong to its middleware, which binds and validates them: not checked here.
             .Text(nameof(TransportEndpointOptions.Middleware)))
         .Section(nameof(TransportServerOptions.EndpointDefaults), new ConfigurationSchema()
-            .Section(nameof(TransportEndpointDefaults.Tls), TlsKeys()))
+            .Section(nameof(TransportEndpointDefaults.Tls), TlsKeys())
+            .Section(nameof(TransportEndpointDefaults.ProxyProtocol), ProxyProtocolKeys()))
         .Section(nameof(TransportServerOptions.Limits), s_limits)
         .Section(nameof(TransportServerOptions.Telemetry), new ConfigurationSchema()
             .TrueOrFalse(nameof(TransportTelemetryOptions.ConnectionSpans)))
-        .OneOf<UnknownKeyHandling>(nameof(TransportServerOptions.UnknownKeys));
+        .OneOf<UnknownKeyHandling>(nameof(TransportServerOptions.UnknownKeys))
+        .Duration(nameof(TransportServerOptions.DrainDelay));
 
     private static ConfigurationSchema TlsKeys() => new ConfigurationSchema()
         .TrueOrFalse(nameof(TransportTlsOptions.Enabled))
@@ -111,6 +118,13 @@ internal sealed class TransportServerOptionsValidator(
             .Text(nameof(TransportSniOptions.SslProtocols))
             .OneOf<TlsClientCertificateMode>(nameof(TransportSniOptions.ClientCertificateMode))
             .Text(nameof(TransportSniOptions.ApplicationProtocols)));
+
+    private static ConfigurationSchema ProxyProtocolKeys() => new ConfigurationSchema()
+        .OneOf<ProxyProtocolMode>(nameof(TransportProxyProtocolOptions.Mode))
+        // Each element is parsed as an IPNetwork by the endpoint's check, which names the element and its value.
+        .Text(nameof(TransportProxyProtocolOptions.TrustedProxies))
+        .Duration(nameof(TransportProxyProtocolOptions.HeaderTimeout))
+        .WholeNumber(nameof(TransportProxyProtocolOptions.MaxHeaderBytes));
 
     private static ConfigurationSchema CertificateKeys() => new ConfigurationSchema()
         .Text(nameof(TransportCertificateOptions.Path))

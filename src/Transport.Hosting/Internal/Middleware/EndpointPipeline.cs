@@ -3,12 +3,13 @@ using System.Text;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
+using Transport.Hosting.Internal.ProxyProtocol;
 using Transport.Hosting.Internal.Tls;
 
 namespace Transport.Hosting.Internal.Middleware;
 
 /// <summary>
-/// An endpoint's connection pipeline: the built-in middleware at fixed positions (TLS first), then the endpoint's
+/// An endpoint's connection pipeline: the built-in middleware at fixed positions (PROXY protocol first, then TLS), then the endpoint's
 /// <c>Middleware</c> list in order, then the protocol. The same checks run when the options are validated and when the
 /// pipeline is built, so what passed validation builds.
 /// </summary>
@@ -20,6 +21,7 @@ internal static class EndpointPipeline
         IReadOnlyList<ConnectionMiddlewareRegistration> registered, IServiceProvider services, List<string> failures)
     {
         bool datagram = IsDatagram(endpoint.Url);
+        ProxyProtocolSettings.Resolve(endpoint, defaults, prefix, root, failures);
         TlsSettings? tls = TlsSettings.Resolve(endpoint, defaults, prefix, root);
         if (tls is not null)
         {
@@ -64,6 +66,17 @@ internal static class EndpointPipeline
         var context = new ConnectionMiddlewareContext(endpointName, endpoint.Url ?? "", services);
         var names = new List<string>();
         var builder = new ConnectionBuilder(services);
+
+        // First of all: the header precedes the TLS handshake on the wire.
+        if (ProxyProtocolSettings.Resolve(endpoint, defaults, prefix, root, failures) is { } proxy)
+        {
+            builder.Use(next => new ProxyProtocolMiddleware(next, endpointName, proxy, logger, metrics, time).OnConnectionAsync);
+            names.Add(ProxyProtocolMiddleware.Name);
+        }
+        else if (failures.Count > 0)
+        {
+            throw new InvalidOperationException(string.Join(" ", failures));
+        }
 
         TlsSettings? tls = TlsSettings.Resolve(endpoint, defaults, prefix, root);
         if (tls is not null)
