@@ -14,7 +14,7 @@ namespace Transport.KeyValue.Tests;
 /// free ones), in front of three KeyValueHost processes: PROXY v2 to the servers (LOCAL for the PING/PONG health
 /// checks), agent checks against each server's haproxy-agent endpoint, and a rolling restart under load.
 /// </summary>
-public sealed class HaproxyTests(ITestOutputHelper output) : IAsyncDisposable
+public sealed class HaproxyTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private const int Instances = 3;
     private readonly string _directory = KeyValueServer.NewTempDirectory();
@@ -27,7 +27,10 @@ public sealed class HaproxyTests(ITestOutputHelper output) : IAsyncDisposable
 
     private string AdminSocket => Path.Combine(_directory, "admin.sock");
 
-    public async ValueTask DisposeAsync()
+    // xunit v2 calls IAsyncLifetime.DisposeAsync on a test class, never IAsyncDisposable: the processes and hosts must go at the end of each test.
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
     {
         if (_haproxy is not null)
         {

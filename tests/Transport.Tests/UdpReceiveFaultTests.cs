@@ -10,7 +10,7 @@ using Transport.Udp.Internal;
 namespace Transport.Tests;
 
 /// <summary>The UDP receive loop through errors the kernel can return (injected): it backs off and goes on, on the batched path.</summary>
-public sealed class UdpReceiveFaultTests : IAsyncDisposable
+public sealed class UdpReceiveFaultTests : IAsyncLifetime
 {
     private const int ENOBUFS = 105;
 
@@ -24,7 +24,10 @@ public sealed class UdpReceiveFaultTests : IAsyncDisposable
         _loggerFactory = LoggerFactory.Create(b => b.AddProvider(_logs).SetMinimumLevel(LogLevel.Debug));
     }
 
-    public async ValueTask DisposeAsync()
+    // xunit v2 calls IAsyncLifetime.DisposeAsync on a test class, never IAsyncDisposable: the processes and hosts must go at the end of each test.
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
     {
         if (_listener is not null)
         {
