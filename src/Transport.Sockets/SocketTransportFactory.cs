@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Transport.Internal;
 using Transport.Sockets.Internal;
 
 namespace Transport.Sockets;
@@ -42,7 +43,7 @@ public sealed class SocketTransportFactory : ITransportFactory, Transport.Intern
 
         // One pool for every listener and client connection of this transport, so blocks freed by one serve the next.
         _memoryPool = new BlockMemoryPool(TimeProvider.System, _options.MemoryPoolTrimInterval, _logger,
-            _options.ReturnMemoryWhenIdle ? new IdleMemoryCollector(_logger) : null);
+            _options.ReturnMemoryWhenIdle ? IdleMemoryCollector.Shared : null);
     }
 
     /// <inheritdoc />

@@ -34,4 +34,12 @@ public sealed class UdpTransportOptions
     /// </summary>
     /// <remarks>Defaults to <see langword="true"/>.</remarks>
     public bool InlineScheduling { get; set; } = true;
+
+    /// <summary>
+    /// Whether the endpoint's traffic takes part in giving memory back to the operating system once the process is
+    /// quiet: after a burst of datagrams or sessions has ended and every transport in the process has been quiet for a
+    /// period, one aggressive collection returns what the burst left (its ended sessions and buffers).
+    /// </summary>
+    /// <remarks>Defaults to <see langword="true"/>.</remarks>
+    public bool ReturnMemoryWhenIdle { get; set; } = true;
 }

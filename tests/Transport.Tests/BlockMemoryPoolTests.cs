@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
+using Transport.Internal;
 using Transport.Sockets.Internal;
 
 namespace Transport.Tests;
@@ -143,7 +144,7 @@ public sealed class BlockMemoryPoolTests
     {
         int collections = 0;
         long heap = 48L * 1024 * 1024; // an eighth is 6 MiB: the 8 MiB the pool releases is worth a collection
-        var collector = new IdleMemoryCollector(NullLogger.Instance, () => heap, () => collections++);
+        var collector = new IdleMemoryCollector(() => heap, () => collections++);
         using var pool = new BlockMemoryPool(_time, Period, NullLogger.Instance, collector);
 
         BurstAndReturn(pool, blocks: 64 * BlocksPerSlab); // 8 MiB
@@ -168,7 +169,7 @@ public sealed class BlockMemoryPoolTests
         var logs = new TestLoggerProvider();
         ILogger logger = logs.CreateLogger("Transport.Sockets");
         bool fail = true;
-        var collector = new IdleMemoryCollector(logger, () => 16L * 1024 * 1024, () =>
+        var collector = new IdleMemoryCollector(() => 16L * 1024 * 1024, () =>
         {
             if (fail)
             {
@@ -194,20 +195,21 @@ public sealed class BlockMemoryPoolTests
     {
         long heap = 100L * 1024 * 1024;
         int collections = 0;
-        var collector = new IdleMemoryCollector(NullLogger.Instance, () => heap, () => collections++);
+        var collector = new IdleMemoryCollector(() => heap, () => collections++);
+        using IdleMemoryCollector.Source source = collector.AddSource(NullLogger.Instance);
 
         heap += 10L * 1024 * 1024; // 10 MiB more garbage or data: less than an eighth of 110 MiB
-        Assert.False(collector.OnTrimmed(quiet: false, 0));
-        Assert.False(collector.OnTrimmed(quiet: true, 0));
+        Assert.False(source.OnTrimmed(quiet: false, 0));
+        Assert.False(source.OnTrimmed(quiet: true, 0));
 
         heap += 20L * 1024 * 1024; // a busy period grows it to 130 MiB: 30 MiB since the last collection
-        Assert.False(collector.OnTrimmed(quiet: false, 0));
-        Assert.True(collector.OnTrimmed(quiet: true, 0));
+        Assert.False(source.OnTrimmed(quiet: false, 0));
+        Assert.True(source.OnTrimmed(quiet: true, 0));
         Assert.Equal(1, collections);
 
-        Assert.False(collector.OnTrimmed(quiet: true, 0)); // quiet again, nothing new: no second collection
+        Assert.False(source.OnTrimmed(quiet: true, 0)); // quiet again, nothing new: no second collection
         heap += 30L * 1024 * 1024;
-        Assert.False(collector.OnTrimmed(quiet: true, 0)); // growth without traffic is not ours to judge
+        Assert.False(source.OnTrimmed(quiet: true, 0)); // growth without traffic is not ours to judge
     }
 
     [Fact]
@@ -215,12 +217,62 @@ public sealed class BlockMemoryPoolTests
     {
         long heap = 300L * 1024 * 1024;
         int collections = 0;
-        var collector = new IdleMemoryCollector(NullLogger.Instance, () => heap, () => collections++);
+        var collector = new IdleMemoryCollector(() => heap, () => collections++);
+        using IdleMemoryCollector.Source source = collector.AddSource(NullLogger.Instance);
 
         // A burst of stalled readers rents nothing while it holds; its blocks come back when they close.
-        Assert.False(collector.OnTrimmed(quiet: true, 16L * 1024 * 1024)); // 16 MiB < 300/8
-        Assert.True(collector.OnTrimmed(quiet: true, 32L * 1024 * 1024)); // 48 MiB in all >= 37.5
+        Assert.False(source.OnTrimmed(quiet: true, 16L * 1024 * 1024)); // 16 MiB < 300/8
+        Assert.True(source.OnTrimmed(quiet: true, 32L * 1024 * 1024)); // 48 MiB in all >= 37.5
         Assert.Equal(1, collections);
+    }
+
+    [Fact]
+    public void Collector_WaitsUntilEverySourceIsQuiet_SoAPauseNeverMeetsAnotherTransportsTraffic()
+    {
+        long heap = 100L * 1024 * 1024;
+        int collections = 0;
+        var collector = new IdleMemoryCollector(() => heap, () => collections++);
+        using IdleMemoryCollector.Source pool = collector.AddSource(NullLogger.Instance);
+        IdleMemoryCollector.Source udp = collector.AddSource(NullLogger.Instance);
+
+        // A UDP burst grows the heap by 40 MiB, then ends while the socket pool's connections are still busy.
+        heap += 40L * 1024 * 1024;
+        Assert.False(udp.OnTrimmed(quiet: false, 0));
+        Assert.False(pool.OnTrimmed(quiet: false, 0));
+        Assert.False(udp.OnTrimmed(quiet: true, 0)); // the pool's last period was busy: no pause yet
+        Assert.Equal(0, collections);
+
+        Assert.True(pool.OnTrimmed(quiet: true, 0)); // now every source is quiet: the burst's garbage goes
+        Assert.Equal(1, collections);
+
+        // A source that left (its endpoint unbound while busy) no longer holds collections back.
+        heap += 40L * 1024 * 1024;
+        Assert.False(udp.OnTrimmed(quiet: false, 0));
+        udp.Dispose();
+        Assert.False(udp.OnTrimmed(quiet: false, 0)); // a report after leaving changes nothing
+        Assert.True(pool.OnTrimmed(quiet: true, 0));
+        Assert.Equal(2, collections);
+    }
+
+    [Fact]
+    public void Collector_AFailedCollection_IsTriedAgainAtTheNextQuietPeriod()
+    {
+        long heap = 64L * 1024 * 1024;
+        bool fail = true;
+        var collector = new IdleMemoryCollector(() => heap, () =>
+        {
+            if (fail)
+            {
+                throw new InvalidOperationException("boom");
+            }
+        });
+        using IdleMemoryCollector.Source source = collector.AddSource(NullLogger.Instance);
+
+        Assert.Throws<InvalidOperationException>(() => source.OnTrimmed(quiet: true, 32L * 1024 * 1024));
+        Assert.Equal(0, collector.Collections);
+        fail = false;
+        Assert.True(source.OnTrimmed(quiet: true, 0)); // what was released is still owed
+        Assert.Equal(1, collector.Collections);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

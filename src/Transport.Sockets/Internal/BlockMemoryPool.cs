@@ -1,5 +1,6 @@
 using System.Buffers;
 using Microsoft.Extensions.Logging;
+using Transport.Internal;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Transport.Sockets.Internal;
@@ -43,7 +44,7 @@ internal sealed class BlockMemoryPool : MemoryPool<byte>
 
     private readonly object _lock = new();
     private readonly ILogger _logger;
-    private readonly IdleMemoryCollector? _collector;
+    private readonly IdleMemoryCollector.Source? _collector;
     private readonly ITimer _trimTimer;
     private Block[] _free = new Block[64];
     private int _count;
@@ -62,16 +63,16 @@ internal sealed class BlockMemoryPool : MemoryPool<byte>
     /// <param name="time">Drives the trim timer.</param>
     /// <param name="trimPeriod">How often unused blocks are released.</param>
     /// <param name="logger">The transport's logger.</param>
-    /// <param name="collector">Told after every trim, to give the memory back to the OS; null to leave that to the GC.</param>
+    /// <param name="collector">Told after every trim (the pool is one of its sources), to give the memory back to the OS; null to leave that to the GC.</param>
     public BlockMemoryPool(TimeProvider time, TimeSpan trimPeriod, ILogger logger, IdleMemoryCollector? collector)
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(trimPeriod, TimeSpan.Zero);
         _logger = logger;
-        _collector = collector;
+        _collector = collector?.AddSource(logger);
 
         // The timer (rooted while scheduled) holds the pool only weakly, so an unreferenced pool (e.g. a test's
-        // transport) is collected, and its timer then stops itself.
-        var state = new TrimState(new WeakReference<BlockMemoryPool>(this));
+        // transport) is collected, and its timer then stops itself and leaves the collector.
+        var state = new TrimState(new WeakReference<BlockMemoryPool>(this), _collector);
         _trimTimer = time.CreateTimer(static state => Trim((TrimState)state!), state, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         state.Timer = _trimTimer;
         _trimTimer.Change(trimPeriod, trimPeriod);
@@ -196,6 +197,7 @@ internal sealed class BlockMemoryPool : MemoryPool<byte>
         else
         {
             state.Timer?.Dispose();
+            state.Collector?.Dispose();
         }
     }
 
@@ -311,6 +313,7 @@ internal sealed class BlockMemoryPool : MemoryPool<byte>
         }
 
         _trimTimer.Dispose();
+        _collector?.Dispose();
         lock (_lock)
         {
             _disposed = true;
@@ -319,9 +322,11 @@ internal sealed class BlockMemoryPool : MemoryPool<byte>
         }
     }
 
-    private sealed class TrimState(WeakReference<BlockMemoryPool> pool)
+    private sealed class TrimState(WeakReference<BlockMemoryPool> pool, IdleMemoryCollector.Source? collector)
     {
         public WeakReference<BlockMemoryPool> Pool { get; } = pool;
+
+        public IdleMemoryCollector.Source? Collector { get; } = collector;
 
         public ITimer? Timer { get; set; }
     }

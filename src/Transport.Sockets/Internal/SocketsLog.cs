@@ -39,8 +39,7 @@ internal static partial class SocketsLog
     [LoggerMessage(120, LogLevel.Debug, "The buffer pool released {ReleasedKiB} KiB of blocks unused for a trim period; it holds {HeldKiB} KiB.")]
     public static partial void MemoryPoolTrimmed(ILogger logger, long releasedKiB, long heldKiB);
 
-    [LoggerMessage(121, LogLevel.Debug, "Traffic went quiet: an aggressive collection took the managed heap from {BeforeMiB} MiB to {AfterMiB} MiB and returned the freed memory to the OS ({PauseMs:F0} ms).")]
-    public static partial void MemoryReturned(ILogger logger, long beforeMiB, long afterMiB, double pauseMs);
+    // 121 (memory returned to the OS) is logged by Transport.Internal.IdleMemoryCollector in this category.
 
     [LoggerMessage(122, LogLevel.Error, "Trimming the buffer pool failed; it tries again next period.")]
     public static partial void MemoryPoolTrimFailed(ILogger logger, Exception exception);

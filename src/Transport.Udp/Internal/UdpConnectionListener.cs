@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
+using Transport.Internal;
 
 namespace Transport.Udp.Internal;
 
@@ -27,6 +28,16 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
     private int _unbound;
     private int _closed;
 
+    // This period's traffic, for the idle memory collector: datagrams (counted by the one receive loop) and ended sessions.
+    private int _periodDatagrams;
+    private int _periodEnded;
+
+    /// <summary>Fewer datagrams than this in a sweep period is a trickle (health checks), not traffic.</summary>
+    internal const int QuietDatagrams = 1024;
+
+    /// <summary>Fewer ended sessions than this in a sweep period is a trickle too.</summary>
+    internal const int QuietEndedSessions = 64;
+
     public UdpConnectionListener(UdpEndPoint endpoint, UdpTransportOptions options, ILogger logger, UdpMetrics metrics)
     {
         _options = options;
@@ -36,7 +47,8 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
         _name = EndPoint.ToString()!;
         _metrics = metrics.For(EndPoint);
         _sessions = new UdpSessionTable(options.MaxSessions, _metrics, logger, _name);
-        _idleSweep = new UdpIdleSweep(_sessions, options.SessionIdleTimeout, logger, _name);
+        _idleSweep = new UdpIdleSweep(_sessions, options.SessionIdleTimeout, logger, _name,
+            options.ReturnMemoryWhenIdle ? IdleMemoryCollector.Shared.AddSource(logger) : null, TakeQuiet);
         _receiver = new UdpReceiver(_socket, options, _metrics, logger, _name, Dispatch, _closing.Task);
 
         // Runs until the socket closes (after unbind, with the last session); it contains its own faults.
@@ -115,6 +127,7 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
     void IDatagramChannel.OnDisposed(UdpConnection connection)
     {
         _sessions.Remove(connection);
+        Interlocked.Increment(ref _periodEnded);
         CloseIfIdle();
     }
 
@@ -140,6 +153,7 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
             }
         }
 
+        _periodDatagrams++;
         if (session.Deliver(datagram))
         {
             _metrics.Received.Add(1);
@@ -150,6 +164,13 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
             UdpLog.QueueFull(_logger, _name, session.ConnectionId, session.RemoteEndPoint?.ToString());
         }
     }
+
+    /// <summary>The datagrams received in this sweep period so far (for tests).</summary>
+    internal int PeriodDatagrams => Volatile.Read(ref _periodDatagrams);
+
+    /// <summary>Whether this sweep period saw only a trickle of traffic; starts the next period.</summary>
+    internal bool TakeQuiet() =>
+        Interlocked.Exchange(ref _periodDatagrams, 0) < QuietDatagrams & Interlocked.Exchange(ref _periodEnded, 0) < QuietEndedSessions;
 
     private UdpConnection? TryOpenSession(SocketAddress address)
     {

@@ -14,7 +14,8 @@ internal sealed class UdpTransportOptionsValidator(string path, IConfiguration? 
         .WholeNumber(nameof(UdpTransportOptions.MaxQueuedDatagrams))
         .Duration(nameof(UdpTransportOptions.SessionIdleTimeout))
         .WholeNumber(nameof(UdpTransportOptions.SocketReceiveBufferSize))
-        .TrueOrFalse(nameof(UdpTransportOptions.InlineScheduling));
+        .TrueOrFalse(nameof(UdpTransportOptions.InlineScheduling))
+        .TrueOrFalse(nameof(UdpTransportOptions.ReturnMemoryWhenIdle));
 
     protected override void Check(UdpTransportOptions options, ICollection<string> failures)
     {
