@@ -4,6 +4,7 @@ using BenchmarkDotNet.Attributes;
 using Transport.Framing;
 using Transport.Protocols.KeyValue;
 using Transport.Protocols.KeyValue.Internal;
+using Transport.Framing.Tests;
 
 namespace Transport.Framing.Benchmarks;
 
@@ -107,34 +108,6 @@ public class FramerBenchmarks
         }
 
         byte[] bytes = output.WrittenSpan.ToArray();
-        return MultiSegment ? Segmented(bytes, 7) : new ReadOnlySequence<byte>(bytes);
-    }
-
-    private static ReadOnlySequence<byte> Segmented(byte[] bytes, int size)
-    {
-        var first = new Segment(bytes.AsMemory(0, Math.Min(size, bytes.Length)), 0);
-        Segment last = first;
-        for (int offset = size; offset < bytes.Length; offset += size)
-        {
-            last = last.Append(bytes.AsMemory(offset, Math.Min(size, bytes.Length - offset)));
-        }
-
-        return new ReadOnlySequence<byte>(first, 0, last, last.Memory.Length);
-    }
-
-    private sealed class Segment : ReadOnlySequenceSegment<byte>
-    {
-        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
-        {
-            Memory = memory;
-            RunningIndex = runningIndex;
-        }
-
-        public Segment Append(ReadOnlyMemory<byte> memory)
-        {
-            var next = new Segment(memory, RunningIndex + Memory.Length);
-            Next = next;
-            return next;
-        }
+        return MultiSegment ? Segments.Of([.. bytes.Chunk(7)]) : new ReadOnlySequence<byte>(bytes);
     }
 }

@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Transport.Framing.Tests;
 
 namespace Transport.Tests;
 
@@ -29,7 +30,7 @@ public sealed class ProxyProtocolParserTests
 
         for (int split = 0; split <= bytes.Length; split++)
         {
-            ProxyProtocolReadResult result = ProxyProtocolHeader.TryRead(Segmented(bytes, split));
+            ProxyProtocolReadResult result = ProxyProtocolHeader.TryRead(Segments.Of(bytes[..split], bytes[split..]));
             Assert.Equal(ProxyProtocolStatus.Complete, result.Status);
             Assert.Equal(written.Length, result.Length);
             ProxyProtocolHeader read = result.Header!;
@@ -276,28 +277,4 @@ public sealed class ProxyProtocolParserTests
         "v2-udp" => ProxyProtocolHeader.CreateV2(ClientV4, ServerV4, isDatagram: true),
         _ => throw new ArgumentOutOfRangeException(nameof(name)),
     };
-
-    /// <summary>The bytes as two segments, cut at <paramref name="split"/>.</summary>
-    private static ReadOnlySequence<byte> Segmented(byte[] bytes, int split)
-    {
-        var first = new Segment(bytes.AsMemory(0, split), 0);
-        Segment last = first.Append(bytes.AsMemory(split));
-        return new ReadOnlySequence<byte>(first, 0, last, last.Memory.Length);
-    }
-
-    private sealed class Segment : ReadOnlySequenceSegment<byte>
-    {
-        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
-        {
-            Memory = memory;
-            RunningIndex = runningIndex;
-        }
-
-        public Segment Append(ReadOnlyMemory<byte> memory)
-        {
-            var next = new Segment(memory, RunningIndex + Memory.Length);
-            Next = next;
-            return next;
-        }
-    }
 }
