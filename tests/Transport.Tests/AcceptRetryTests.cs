@@ -40,6 +40,7 @@ public sealed class AcceptRetryTests : IDisposable
         listener.ListenSocket!.Shutdown(SocketShutdown.Receive);
         await _logs.WaitForEventAsync(LogEvents.Sockets.AcceptFailing, category: LogEvents.Sockets.Category);
         await TestTimeouts.UntilAsync(() => AdvanceThen(() => Logged(9)));
+        Assert.True(listener.AcceptFailing); // what the HAProxy agent and the systemd watchdog read
         listener.ListenSocket.Listen();
         using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         // Listening again after the shutdown binds a new ephemeral port (the first was port 0 too); Socket caches the old one.
@@ -52,6 +53,7 @@ public sealed class AcceptRetryTests : IDisposable
 
         await using ConnectionContext? connection = await accepting;
         Assert.NotNull(connection);
+        Assert.False(listener.AcceptFailing);
         Assert.Empty(Entries(10));
         _time.Advance(TimeSpan.FromSeconds(2));
         TestLogEntry failing = Assert.Single(Entries(8));

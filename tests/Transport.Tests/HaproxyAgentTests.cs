@@ -6,6 +6,7 @@ using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
+using NSubstitute;
 using Transport.Hosting;
 using Transport.Protocols.Echo;
 
@@ -88,6 +89,56 @@ public sealed class HaproxyAgentTests
         await starting.DefaultTimeout();
         Assert.Equal("up ready 100%\n", await AskAsync(client, agent));
         await host.StopAsync().DefaultTimeout();
+    }
+
+    [Fact]
+    public async Task Agent_AnswersDownWhileAWorkEndpointCannotAccept_AndUpOnceItAcceptsAgain()
+    {
+        // The work endpoint's transport fails every accept (out of descriptors, say) until released.
+        var failing = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var unbound = new TaskCompletionSource<ConnectionContext?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        IConnectionListener listener = Substitute.For<IConnectionListener>();
+        listener.EndPoint.Returns(new MemoryEndPoint("agent-work-" + Guid.NewGuid().ToString("N")));
+        listener.AcceptAsync(Arg.Any<CancellationToken>()).Returns(_ => failing.Task.IsCompleted
+            ? new ValueTask<ConnectionContext?>(unbound.Task)
+            : ValueTask.FromException<ConnectionContext?>(new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.TooManyOpenSockets)));
+        listener.UnbindAsync(Arg.Any<CancellationToken>()).Returns(_ =>
+        {
+            unbound.TrySetResult(null);
+            return ValueTask.CompletedTask;
+        });
+        var transport = Substitute.For<ITransportFactory>();
+        transport.CanBind(Arg.Any<System.Net.EndPoint>()).Returns(c => c.Arg<System.Net.EndPoint>() is MemoryEndPoint);
+        transport.BindAsync(Arg.Any<System.Net.EndPoint>(), Arg.Any<TransportListenOptions>(), Arg.Any<CancellationToken>())
+            .Returns(new ValueTask<IConnectionListener>(listener));
+
+        await using TransportTestServer server = await TransportTestServer.StartAsync(b =>
+        {
+            b.Host.Services.AddSingleton<TimeProvider>(_time);
+            b.Host.Services.AddSingleton(transport);
+            b.Transport.AddProtocol<EchoProtocol>("echo").AddHaproxyAgent(o => o.Endpoints.Add("work"));
+            b.Host.Services.Configure<TransportServerOptions>(o =>
+            {
+                o.Endpoints["agent"] = new() { Url = "tcp://127.0.0.1:0", Protocol = "haproxy-agent" };
+                o.Endpoints["work"] = new() { Url = "memory://" + ((MemoryEndPoint)listener.EndPoint).Name, Protocol = "echo" };
+            });
+        });
+        await server.Logs.WaitForEventAsync(LogEvents.Hosting.AcceptFailing, category: LogEvents.Hosting.Category);
+
+        Assert.Equal("down#accept-failing\n", await AskAgentAsync(server));
+
+        // Descriptors are back: the next attempt waits for a connection, which is the endpoint accepting again.
+        failing.SetResult();
+        string answer;
+        int asked = 0;
+        do
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(50)); // the loop's backoff waits on the fake clock
+            answer = await AskAgentAsync(server);
+        }
+        while (answer != "up ready 100%\n" && ++asked < 400);
+
+        Assert.Equal("up ready 100%\n", answer);
     }
 
     [Fact]

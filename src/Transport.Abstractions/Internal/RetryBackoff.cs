@@ -70,6 +70,9 @@ internal sealed class RetryBackoff : IDisposable
         }
     }
 
+    /// <summary>Whether the last attempt failed (no success since): the owner is not doing its work right now.</summary>
+    public bool Failing => Volatile.Read(ref _inEpisode) && !Volatile.Read(ref _succeededSinceFailure);
+
     /// <summary>Records a failed attempt and returns how long to wait before the next one.</summary>
     /// <param name="episodeStarted">Whether this failure starts an episode: the owner logs it then, and only then.</param>
     public TimeSpan Fail(out bool episodeStarted)

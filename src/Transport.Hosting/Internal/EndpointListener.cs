@@ -14,6 +14,7 @@ namespace Transport.Hosting.Internal;
 internal sealed class EndpointListener
 {
     private readonly IConnectionListener _listener;
+    private RetryBackoff? _acceptBackoff;
     private readonly ConnectionDelegate _application;
     private readonly long? _maxConnections;
     private readonly ILogger _logger;
@@ -56,6 +57,12 @@ internal sealed class EndpointListener
     public TransportBinding Binding => new(Name, ProtocolName, _listener.EndPoint);
 
     public long ActiveConnections => Interlocked.Read(ref _active);
+
+    /// <summary>
+    /// Whether the endpoint cannot accept right now: its last accept failed (out of descriptors, say), in the engine's
+    /// loop or in a transport that retries by itself, and none has succeeded since.
+    /// </summary>
+    public bool AcceptFailing => _acceptBackoff?.Failing == true || _listener is IListenerHealth { AcceptFailing: true };
 
     /// <summary>The endpoint's MaxConcurrentConnections; null for no limit.</summary>
     public long? MaxConnections => _maxConnections;
@@ -153,6 +160,7 @@ internal sealed class EndpointListener
     private async Task AcceptLoopAsync()
     {
         using var backoff = new RetryBackoff(Time, (failures, duration) => TransportLog.AcceptRecovered(_logger, Name, failures, duration.TotalSeconds));
+        _acceptBackoff = backoff;
         while (true)
         {
             ConnectionContext? connection;

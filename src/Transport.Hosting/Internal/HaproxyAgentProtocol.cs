@@ -31,6 +31,7 @@ internal sealed class HaproxyAgentProtocol(
         Drain,
         Starting,
         Stopping,
+        NotAccepting,
     }
 
     public static bool IsAgent(string? protocol) => string.Equals(protocol, ProtocolName, StringComparison.OrdinalIgnoreCase);
@@ -66,6 +67,7 @@ internal sealed class HaproxyAgentProtocol(
             AgentState.Drain => "drain\n"u8,
             AgentState.Starting => "down#starting\n"u8,
             AgentState.Stopping => "down#stopping\n"u8,
+            AgentState.NotAccepting => "down#accept-failing\n"u8,
             _ => default,
         };
         if (!fixedReply.IsEmpty)
@@ -103,7 +105,27 @@ internal sealed class HaproxyAgentProtocol(
             return AgentState.Drain;
         }
 
-        return lifetime is null || lifetime.ApplicationStarted.IsCancellationRequested ? AgentState.Up : AgentState.Starting;
+        if (lifetime is not null && !lifetime.ApplicationStarted.IsCancellationRequested)
+        {
+            return AgentState.Starting;
+        }
+
+        return AnyReportedAcceptFailing() ? AgentState.NotAccepting : AgentState.Up;
+    }
+
+    /// <summary>An endpoint the agent reports on cannot accept (out of descriptors, say): new work would be refused.</summary>
+    private bool AnyReportedAcceptFailing()
+    {
+        IList<string> reported = options.Value.Endpoints;
+        foreach (EndpointListener listener in server.Listeners)
+        {
+            if (Reports(reported, listener) && listener.AcceptFailing)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>
@@ -157,6 +179,7 @@ internal sealed class HaproxyAgentProtocol(
         AgentState.Up => "up",
         AgentState.Drain => "drain",
         AgentState.Starting => "down#starting",
+        AgentState.NotAccepting => "down#accept-failing",
         _ => "down#stopping",
     };
 }

@@ -6,7 +6,7 @@ using Transport.Internal;
 
 namespace Transport.Sockets.Internal;
 
-internal sealed class SocketConnectionListener : IConnectionListener
+internal sealed class SocketConnectionListener : IConnectionListener, IListenerHealth
 {
     private readonly EndPoint _requested;
     private readonly SocketTransportOptions _options;
@@ -33,6 +33,9 @@ internal sealed class SocketConnectionListener : IConnectionListener
         _backoff = new RetryBackoff(time, OnAcceptRecovered);
         EndPoint = endpoint;
     }
+
+    /// <inheritdoc />
+    public bool AcceptFailing => _backoff.Failing;
 
     public EndPoint EndPoint { get; private set; }
 

@@ -13,7 +13,7 @@ namespace Transport.Udp.Internal;
 /// connection for <see cref="AcceptAsync"/>, up to the session limit. After unbind, the socket stays open until the
 /// last session has ended.
 /// </summary>
-internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChannel
+internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChannel, IListenerHealth
 {
     private readonly Socket _socket;
     private readonly UdpTransportOptions _options;
@@ -56,6 +56,9 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
     }
 
     public EndPoint EndPoint { get; }
+
+    /// <inheritdoc />
+    public bool AcceptFailing => _receiver.Failing;
 
     /// <summary>
     /// For tests: called before each receive with whether it is a batched one; a non-zero <c>errno</c> makes that receive

@@ -61,10 +61,16 @@ internal sealed class UdpReceiver
     /// </summary>
     public Func<bool, int>? Fault { get; set; }
 
+    private RetryBackoff? _backoff;
+
+    /// <summary>Whether the last receive failed and none has succeeded since.</summary>
+    public bool Failing => _backoff?.Failing ?? false;
+
     public async Task RunAsync()
     {
         await Task.Yield();
         using var backoff = new RetryBackoff(TimeProvider.System, OnRecovered);
+        _backoff = backoff;
         bool batching = LinuxDatagramBatch.IsSupported;
         while (!IsClosed)
         {
