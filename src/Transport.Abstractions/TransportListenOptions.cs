@@ -25,4 +25,7 @@ public sealed class TransportListenOptions
     /// </summary>
     /// <remarks>Defaults to 64 KiB. 0 means no limit.</remarks>
     public long MaxWriteBufferSize { get; set; } = DefaultMaxWriteBufferSize;
+
+    /// <summary>The PROXY protocol policy of a datagram endpoint, applied by the UDP transport per datagram; null for none.</summary>
+    internal Internal.DatagramProxyProtocol? DatagramProxyProtocol { get; set; }
 }

@@ -234,7 +234,6 @@ public sealed class ProxyProtocolTests : IDisposable
             ["Transport:Endpoints:dgram:Url"] = "udp://127.0.0.1:0",
             ["Transport:Endpoints:dgram:Protocol"] = "echo",
             ["Transport:Endpoints:dgram:ProxyProtocol:Mode"] = "Required",
-            ["Transport:Endpoints:dgram:ProxyProtocol:TrustedProxies:0"] = "127.0.0.1",
         });
 
         Assert.Contains("Transport:Endpoints:edge:ProxyProtocol:TrustedProxies:1 '10.0.0.1/8' is not an IP network in CIDR notation", ex.Message, StringComparison.Ordinal);
@@ -243,7 +242,7 @@ public sealed class ProxyProtocolTests : IDisposable
         Assert.Contains("Transport:Endpoints:edge:ProxyProtocol:MaxHeaderBytes must be from 232 to 65551 (was 100).", ex.Message, StringComparison.Ordinal);
         Assert.Contains("Transport:Endpoints:edge:ProxyProtocol:HeaderTimeout must be positive (was 00:00:00).", ex.Message, StringComparison.Ordinal);
         Assert.Contains("Transport:Endpoints:open:ProxyProtocol:Mode is 'Optional' but Transport:Endpoints:open:ProxyProtocol:TrustedProxies is empty", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("Transport:Endpoints:dgram:ProxyProtocol:Mode 'Required': the PROXY protocol is read on stream endpoints", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("Transport:Endpoints:dgram:ProxyProtocol:Mode is 'Required' but Transport:Endpoints:dgram:ProxyProtocol:TrustedProxies is empty", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -425,6 +425,120 @@ internal static class ProxyProtocolParser
         return tlvs;
     }
 
+    /// <summary>
+    /// The version 2 header at the start of one datagram, without allocating (it runs for every datagram of a proxied
+    /// UDP endpoint): checks the fixed part, that a PROXY command carries a UDP source and destination over IPv4 or IPv6,
+    /// the TLVs' framing and the CRC32c when there is one, and writes the source address over <paramref name="source"/>'s
+    /// port and address bytes (a socket address of the same family, from the platform, so its layout is right).
+    /// </summary>
+    /// <param name="datagram">The whole datagram.</param>
+    /// <param name="sourceV4">A socket address of the IPv4 family, overwritten with an IPv4 source.</param>
+    /// <param name="sourceV6">A socket address of the IPv6 family, overwritten with an IPv6 source.</param>
+    /// <param name="length">The header's length: the payload starts there.</param>
+    /// <param name="source">Which of the two now holds the source; null for LOCAL (the datagram's own sender counts).</param>
+    /// <param name="error">Why a header was refused.</param>
+    public static ProxyProtocolStatus ReadDatagram(ReadOnlySpan<byte> datagram, SocketAddress sourceV4, SocketAddress sourceV6,
+        out int length, out SocketAddress? source, out string? error)
+    {
+        length = 0;
+        source = null;
+        error = null;
+        if (datagram.Length < V2FixedLength || !datagram[..12].SequenceEqual(V2Signature))
+        {
+            return ProxyProtocolStatus.NotProxyProtocol;
+        }
+
+        int command = datagram[12] & 0x0F;
+        if (datagram[12] >> 4 != 2 || command > 1)
+        {
+            error = "version 2 signature with a version other than 2 or a command other than LOCAL or PROXY";
+            return ProxyProtocolStatus.Malformed;
+        }
+
+        int headerLength = V2FixedLength + BinaryPrimitives.ReadUInt16BigEndian(datagram[14..]);
+        if (headerLength > datagram.Length)
+        {
+            error = "version 2 header longer than its datagram";
+            return ProxyProtocolStatus.Malformed;
+        }
+
+        ReadOnlySpan<byte> header = datagram[..headerLength];
+        int family = header[13] >> 4;
+        int addressLength = family switch { 1 => 12, 2 => 36, 3 => 2 * UnixPathLength, _ => 0 };
+        int tlvStart;
+        if (command == 0)
+        {
+            tlvStart = V2FixedLength + Math.Min(addressLength, headerLength - V2FixedLength);
+        }
+        else
+        {
+            if ((family != 1 && family != 2) || (header[13] & 0x0F) != 2)
+            {
+                error = "version 2 PROXY header on a datagram endpoint whose addresses are not UDP over IPv4 or IPv6";
+                return ProxyProtocolStatus.Malformed;
+            }
+
+            if (headerLength - V2FixedLength < addressLength)
+            {
+                error = "version 2 header whose block is shorter than its address family's addresses";
+                return ProxyProtocolStatus.Malformed;
+            }
+
+            ReadOnlySpan<byte> addresses = header.Slice(V2FixedLength, addressLength);
+            int size = family == 1 ? 4 : 16;
+            source = family == 1 ? sourceV4 : sourceV6;
+            Span<byte> bytes = source.Buffer.Span;
+
+            // sockaddr_in and sockaddr_in6 put the port (network order) at 2 and the address at 4 or 8 on every platform.
+            addresses.Slice(2 * size, 2).CopyTo(bytes[2..]);
+            addresses[..size].CopyTo(bytes[(family == 1 ? 4 : 8)..]);
+            tlvStart = V2FixedLength + addressLength;
+        }
+
+        int checksumAt = -1;
+        for (int position = tlvStart; position < headerLength;)
+        {
+            if (headerLength - position < 3)
+            {
+                error = "version 2 header with a truncated TLV";
+                return ProxyProtocolStatus.Malformed;
+            }
+
+            int valueLength = BinaryPrimitives.ReadUInt16BigEndian(header[(position + 1)..]);
+            if (valueLength > headerLength - position - 3)
+            {
+                error = "version 2 header with a TLV longer than the header";
+                return ProxyProtocolStatus.Malformed;
+            }
+
+            if (header[position] == ProxyProtocolHeader.TlvCrc32c)
+            {
+                if (valueLength != 4 || checksumAt >= 0)
+                {
+                    error = "version 2 header with a CRC32c TLV that is not one 4-byte value";
+                    return ProxyProtocolStatus.Malformed;
+                }
+
+                checksumAt = position + 3;
+            }
+
+            position += 3 + valueLength;
+        }
+
+        if (checksumAt >= 0)
+        {
+            if (!ChecksumMatches(header, checksumAt))
+            {
+                source = null;
+                error = "version 2 header whose CRC32c does not match";
+                return ProxyProtocolStatus.ChecksumMismatch;
+            }
+        }
+
+        length = headerLength;
+        return ProxyProtocolStatus.Complete;
+    }
+
     /// <summary>The version 2 address family of <paramref name="endpoint"/>: 0 none, 1 IPv4, 2 IPv6, 3 UNIX.</summary>
     public static int Family(EndPoint? endpoint) => endpoint switch
     {

@@ -164,6 +164,12 @@ internal sealed class TransportServer : IHostedService, ITransportServer
             MaxReadBufferSize = limits.MaxReadBufferSize ?? global.MaxReadBufferSize ?? TransportListenOptions.DefaultMaxReadBufferSize,
             MaxWriteBufferSize = limits.MaxWriteBufferSize ?? global.MaxWriteBufferSize ?? TransportListenOptions.DefaultMaxWriteBufferSize,
         };
+        if (url.StartsWith("udp:", StringComparison.OrdinalIgnoreCase)
+            && ProxyProtocol.ProxyProtocolSettings.Resolve(endpoint, options.EndpointDefaults, $"{_path.Path}:Endpoints:{name}", _path.Path, []) is { } proxy)
+        {
+            listenOptions.DatagramProxyProtocol = proxy.ForDatagrams();
+        }
+
         long? maxConnections = limits.MaxConcurrentConnections ?? global.MaxConcurrentConnections;
         TimeSpan shutdownTimeout = limits.ShutdownTimeout ?? global.ShutdownTimeout ?? TransportLimits.DefaultShutdownTimeout;
 

@@ -17,11 +17,20 @@ internal sealed class UdpConnection : TransportConnection
     private long _lastActivity;
     private int _outputClosed;
 
-    public UdpConnection(IDatagramChannel channel, SocketAddress? peer, EndPoint? local, EndPoint? remote, UdpTransportOptions options, ILogger logger)
+    /// <param name="channel">Sends the session's datagrams.</param>
+    /// <param name="peer">Where its datagrams go (the sender's address); null for a client connection.</param>
+    /// <param name="local">The connection's local endpoint.</param>
+    /// <param name="remote">The connection's remote endpoint (the client's behind a proxy).</param>
+    /// <param name="options">The transport's options.</param>
+    /// <param name="logger">The transport's logger.</param>
+    /// <param name="key">The session's key in the listener's table when it is not <paramref name="peer"/>: the client's address from a PROXY header.</param>
+    public UdpConnection(IDatagramChannel channel, SocketAddress? peer, EndPoint? local, EndPoint? remote, UdpTransportOptions options, ILogger logger,
+        SocketAddress? key = null)
         : base(logger)
     {
         _channel = channel;
         Peer = peer;
+        Key = key ?? peer;
         LocalEndPoint = local;
         RemoteEndPoint = remote;
         _input = new DatagramPipeReader(options.MaxQueuedDatagrams, options.InlineScheduling);
@@ -36,6 +45,9 @@ internal sealed class UdpConnection : TransportConnection
 
     /// <summary>The peer's address on the listener's socket; null for a client connection.</summary>
     public SocketAddress? Peer { get; }
+
+    /// <summary>The session's key in the listener's table: <see cref="Peer"/>, or the client's address behind a proxy.</summary>
+    public SocketAddress? Key { get; }
 
     public long LastActivity => Volatile.Read(ref _lastActivity);
 

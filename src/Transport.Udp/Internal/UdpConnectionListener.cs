@@ -38,7 +38,21 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
     /// <summary>Fewer ended sessions than this in a sweep period is a trickle too.</summary>
     internal const int QuietEndedSessions = 64;
 
-    public UdpConnectionListener(UdpEndPoint endpoint, UdpTransportOptions options, ILogger logger, UdpMetrics metrics)
+    // PROXY protocol (null without): the policy, the scratch keys a header's source is written into, the senders
+    // already judged (only the receive loop touches these), and the outcomes counted.
+    private readonly DatagramProxyProtocol? _proxy;
+    private readonly SocketAddress? _proxySourceV4;
+    private readonly SocketAddress? _proxySourceV6;
+    private readonly SocketAddress?[] _trustedSenders = [];
+    private SocketAddress? _untrustedSender;
+    private int _nextTrustedSlot;
+    private readonly TaggedCounter? _proxyUntrusted;
+    private readonly TaggedCounter? _proxyMissing;
+    private readonly TaggedCounter? _proxyMalformed;
+    private readonly TaggedCounter? _proxyChecksum;
+
+    public UdpConnectionListener(UdpEndPoint endpoint, UdpTransportOptions options, ILogger logger, UdpMetrics metrics,
+        DatagramProxyProtocol? proxyProtocol = null)
     {
         _options = options;
         _logger = logger;
@@ -46,6 +60,18 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
         EndPoint = new UdpEndPoint(_socket.LocalEndPoint!);
         _name = EndPoint.ToString()!;
         _metrics = metrics.For(EndPoint);
+        if (proxyProtocol is not null)
+        {
+            _proxy = proxyProtocol;
+            _proxySourceV4 = new IPEndPoint(IPAddress.Any, 0).Serialize();
+            _proxySourceV6 = new IPEndPoint(IPAddress.IPv6Any, 0).Serialize();
+            _trustedSenders = new SocketAddress?[8];
+            _proxyUntrusted = _metrics.ForOutcome("proxy_protocol_untrusted");
+            _proxyMissing = _metrics.ForOutcome("proxy_protocol_missing");
+            _proxyMalformed = _metrics.ForOutcome("proxy_protocol_malformed");
+            _proxyChecksum = _metrics.ForOutcome("proxy_protocol_checksum_mismatch");
+        }
+
         _sessions = new UdpSessionTable(options.MaxSessions, _metrics, logger, _name);
         _idleSweep = new UdpIdleSweep(_sessions, options.SessionIdleTimeout, logger, _name,
             options.ReturnMemoryWhenIdle ? IdleMemoryCollector.Shared.AddSource(logger) : null, TakeQuiet);
@@ -147,9 +173,18 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
     /// <summary>Delivers a datagram to its peer's session, opening one for a new peer unless unbound or at the limit.</summary>
     private void Dispatch(SocketAddress address, ReadOnlySpan<byte> datagram)
     {
-        if (!_sessions.TryGet(address, out UdpConnection? session))
+        SocketAddress key = address;
+        int headerLength = 0;
+        ReadOnlySpan<byte> received = datagram;
+        if (_proxy is not null && !TryStripProxyHeader(address, ref datagram, out key, out headerLength))
         {
-            session = TryOpenSession(address);
+            _periodDatagrams++;
+            return;
+        }
+
+        if (!_sessions.TryGet(key, out UdpConnection? session))
+        {
+            session = TryOpenSession(address, key, headerLength == 0 ? default : received[..headerLength]);
             if (session is null)
             {
                 return;
@@ -175,7 +210,7 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
     internal bool TakeQuiet() =>
         Interlocked.Exchange(ref _periodDatagrams, 0) < QuietDatagrams & Interlocked.Exchange(ref _periodEnded, 0) < QuietEndedSessions;
 
-    private UdpConnection? TryOpenSession(SocketAddress address)
+    private UdpConnection? TryOpenSession(SocketAddress address, SocketAddress key, ReadOnlySpan<byte> proxyHeader)
     {
         if (Volatile.Read(ref _unbound) != 0)
         {
@@ -188,15 +223,106 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
             return null;
         }
 
-        // The receive loop reuses its address: the session keeps a copy of its own.
-        var peer = new SocketAddress(address.Family, address.Size);
-        address.Buffer.CopyTo(peer.Buffer);
+        // The receive loop reuses its address (and the scratch key): the session keeps copies of its own.
+        SocketAddress peer = Copy(address);
         EndPoint remote = ((IPEndPoint)_socket.LocalEndPoint!).Create(peer);
-        var session = new UdpConnection(this, peer, EndPoint, new UdpEndPoint(remote), _options, _logger);
+        UdpConnection session;
+        if (proxyHeader.IsEmpty)
+        {
+            session = new UdpConnection(this, peer, EndPoint, new UdpEndPoint(remote), _options, _logger);
+        }
+        else
+        {
+            // Once per session, the header in full (already checked per datagram): the feature, and the client's addresses.
+            ProxyProtocolHeader header = ProxyProtocolHeader.TryRead(new System.Buffers.ReadOnlySequence<byte>(proxyHeader.ToArray())).Header!;
+            EndPoint? client = header.SourceEndPoint is IPEndPoint source ? new UdpEndPoint(source) : null;
+            EndPoint? local = header.DestinationEndPoint is IPEndPoint destination ? new UdpEndPoint(destination) : null;
+            session = new UdpConnection(this, peer, local ?? EndPoint, client ?? new UdpEndPoint(remote), _options, _logger,
+                ReferenceEquals(key, address) ? null : Copy(key));
+            session.Features.Set<IProxyProtocolFeature>(new ProxyProtocolFeature(header, new UdpEndPoint(remote), EndPoint));
+        }
 
         // In the table before AcceptAsync can hand it out (and a protocol end it).
         _sessions.Add(session);
         _accepted.Writer.TryWrite(session);
         return session;
+    }
+
+    private static SocketAddress Copy(SocketAddress address)
+    {
+        var copy = new SocketAddress(address.Family, address.Size);
+        address.Buffer.CopyTo(copy.Buffer);
+        return copy;
+    }
+
+    /// <summary>
+    /// Applies the endpoint's PROXY protocol policy to one datagram: strips a trusted header and keys the session on the
+    /// client's address in it; false (counted, and logged at Debug) when the datagram is dropped.
+    /// </summary>
+    private bool TryStripProxyHeader(SocketAddress sender, ref ReadOnlySpan<byte> datagram, out SocketAddress key, out int headerLength)
+    {
+        key = sender;
+        headerLength = 0;
+        bool trusted = IsTrustedSender(sender);
+        ProxyProtocolStatus status = ProxyProtocolParser.ReadDatagram(datagram, _proxySourceV4!, _proxySourceV6!, out int length, out SocketAddress? source, out string? error);
+        switch (status)
+        {
+            case ProxyProtocolStatus.NotProxyProtocol when !_proxy!.Required:
+                return true;
+            case ProxyProtocolStatus.NotProxyProtocol:
+                return Drop(sender, trusted ? _proxyMissing! : _proxyUntrusted!, trusted ? "no header, and Mode is Required" : "not from a trusted proxy, and Mode is Required");
+            case ProxyProtocolStatus.Complete when !trusted:
+                return Drop(sender, _proxyUntrusted!, "a header from an address that is not in TrustedProxies");
+            case ProxyProtocolStatus.Complete:
+                key = source ?? sender;
+                headerLength = length;
+                datagram = datagram[length..];
+                return true;
+            case ProxyProtocolStatus.ChecksumMismatch:
+                return Drop(sender, _proxyChecksum!, error!);
+            default:
+                return Drop(sender, _proxyMalformed!, error ?? "a malformed header");
+        }
+    }
+
+    private bool Drop(SocketAddress sender, TaggedCounter outcome, string reason)
+    {
+        outcome.Add(1);
+        if (_logger.IsEnabled(LogLevel.Debug))
+        {
+            UdpLog.ProxyHeaderRejected(_logger, _name, ((IPEndPoint)_socket.LocalEndPoint!).Create(sender).ToString(), reason);
+        }
+
+        return false;
+    }
+
+    /// <summary>Whether the sender is a trusted proxy: the last few trusted senders are remembered, so a proxy's datagrams allocate nothing.</summary>
+    private bool IsTrustedSender(SocketAddress sender)
+    {
+        foreach (SocketAddress? known in _trustedSenders)
+        {
+            if (known is not null && known.Equals(sender))
+            {
+                return true;
+            }
+        }
+
+        if (_untrustedSender is not null && _untrustedSender.Equals(sender))
+        {
+            return false;
+        }
+
+        bool trusted = _proxy!.IsTrusted(((IPEndPoint)_socket.LocalEndPoint!).Create(sender));
+        if (trusted)
+        {
+            _trustedSenders[_nextTrustedSlot] = Copy(sender);
+            _nextTrustedSlot = (_nextTrustedSlot + 1) % _trustedSenders.Length;
+        }
+        else
+        {
+            _untrustedSender = Copy(sender);
+        }
+
+        return trusted;
     }
 }

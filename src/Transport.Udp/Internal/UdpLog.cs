@@ -39,4 +39,7 @@ internal static partial class UdpLog
 
     [LoggerMessage(9, LogLevel.Warning, "{EndPoint}: receiving again after {Failures} failed attempts over {DurationSeconds:0.###} s.")]
     public static partial void ReceiveRecovered(ILogger logger, string endPoint, long failures, double durationSeconds);
+
+    [LoggerMessage(10, LogLevel.Debug, "{EndPoint}: a datagram from {Peer} was dropped by the PROXY protocol check: {Reason}.")]
+    public static partial void ProxyHeaderRejected(ILogger logger, string endPoint, string? peer, string reason);
 }

@@ -39,6 +39,7 @@ internal sealed class UdpEndpointMetrics
     {
         _endpoint = [.. endpoint];
         ReceiveErrorsInstrument = metrics.ReceiveErrors;
+        DatagramsInstrument = metrics.Datagrams;
         Sessions = new TaggedCounter(metrics.Sessions, _endpoint);
         Received = Outcome(metrics.Datagrams, endpoint, "delivered");
         Dropped = Outcome(metrics.Datagrams, endpoint, "queue_full");
@@ -59,6 +60,11 @@ internal sealed class UdpEndpointMetrics
     public TaggedCounter Oversize { get; }
 
     private Counter<long> ReceiveErrorsInstrument { get; }
+
+    private Counter<long> DatagramsInstrument { get; }
+
+    /// <summary>Another outcome of received datagrams (the PROXY protocol's, created only where it is configured).</summary>
+    public TaggedCounter ForOutcome(string outcome) => new(DatagramsInstrument, [.. _endpoint, new("transport.udp.outcome", outcome)]);
 
     /// <summary>Counts a failed receive (a rare path: the tags are built here).</summary>
     public void ReceiveError(string errorType)

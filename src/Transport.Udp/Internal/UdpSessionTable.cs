@@ -41,16 +41,16 @@ internal sealed class UdpSessionTable(int maxSessions, UdpEndpointMetrics metric
         return false;
     }
 
-    /// <summary>Adds a session under its own copy of the peer's address (<see cref="UdpConnection.Peer"/>).</summary>
+    /// <summary>Adds a session under its own copy of its key (<see cref="UdpConnection.Key"/>: the peer's address, or its client's behind a proxy).</summary>
     public void Add(UdpConnection session)
     {
-        _sessions[session.Peer!] = session;
+        _sessions[session.Key!] = session;
         metrics.Sessions.Add(1);
     }
 
     public void Remove(UdpConnection session)
     {
-        if (session.Peer is not null && _sessions.TryRemove(new KeyValuePair<SocketAddress, UdpConnection>(session.Peer, session)))
+        if (session.Key is not null && _sessions.TryRemove(new KeyValuePair<SocketAddress, UdpConnection>(session.Key, session)))
         {
             metrics.Sessions.Add(-1);
             if (_sessions.Count < maxSessions)

@@ -67,11 +67,19 @@ internal static class EndpointPipeline
         var names = new List<string>();
         var builder = new ConnectionBuilder(services);
 
-        // First of all: the header precedes the TLS handshake on the wire.
+        // First of all: the header precedes the TLS handshake on the wire. On a datagram endpoint the UDP transport
+        // strips it from each datagram before the session lookup (TransportListenOptions.DatagramProxyProtocol).
         if (ProxyProtocolSettings.Resolve(endpoint, defaults, prefix, root, failures) is { } proxy)
         {
-            builder.Use(next => new ProxyProtocolMiddleware(next, endpointName, proxy, logger, metrics, time).OnConnectionAsync);
-            names.Add(ProxyProtocolMiddleware.Name);
+            if (IsDatagram(endpoint.Url))
+            {
+                names.Add(ProxyProtocolMiddleware.Name + " (per datagram, in the transport)");
+            }
+            else
+            {
+                builder.Use(next => new ProxyProtocolMiddleware(next, endpointName, proxy, logger, metrics, time).OnConnectionAsync);
+                names.Add(ProxyProtocolMiddleware.Name);
+            }
         }
         else if (failures.Count > 0)
         {

@@ -3,6 +3,7 @@ using System.IO.Pipelines;
 using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
+using Transport.Internal;
 
 namespace Transport.Hosting.Internal.ProxyProtocol;
 

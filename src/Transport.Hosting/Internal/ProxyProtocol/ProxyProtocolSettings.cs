@@ -53,11 +53,7 @@ internal sealed class ProxyProtocolSettings
 
         string modeKey = (own.Mode is null ? defaultsKey : ownKey) + ":Mode";
         string url = endpoint.Url?.Trim() ?? "";
-        if (url.StartsWith("udp:", StringComparison.OrdinalIgnoreCase))
-        {
-            failures.Add($"{modeKey} '{mode}': the PROXY protocol is read on stream endpoints (tcp://, unix:, memory://), not on the datagram endpoint '{endpoint.Url}'.");
-        }
-        else if (list.Count == 0 && url.StartsWith("tcp:", StringComparison.OrdinalIgnoreCase))
+        if (list.Count == 0 && (url.StartsWith("tcp:", StringComparison.OrdinalIgnoreCase) || url.StartsWith("udp:", StringComparison.OrdinalIgnoreCase)))
         {
             failures.Add($"{modeKey} is '{mode}' but {ownKey}:TrustedProxies is empty: no header could be believed. List the proxies' addresses (CIDR, e.g. 10.0.0.0/8).");
         }
@@ -76,6 +72,9 @@ internal sealed class ProxyProtocolSettings
 
         return failures.Count == before ? new ProxyProtocolSettings(mode, trusted, timeout, max) : null;
     }
+
+    /// <summary>The policy the UDP transport applies per datagram (a version 2 header at the start of each).</summary>
+    public Transport.Internal.DatagramProxyProtocol ForDatagrams() => new(Mode == ProxyProtocolMode.Required, IsTrusted);
 
     /// <summary>Whether a header from <paramref name="remote"/> is believed: an address in a trusted network, or a Unix socket or in-memory peer.</summary>
     public bool IsTrusted(EndPoint? remote)

@@ -1,6 +1,6 @@
 using System.Net;
 
-namespace Transport.Hosting.Internal.ProxyProtocol;
+namespace Transport.Internal;
 
 internal sealed class ProxyProtocolFeature(ProxyProtocolHeader header, EndPoint? socketRemoteEndPoint, EndPoint? socketLocalEndPoint) : IProxyProtocolFeature
 {
