@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
+using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -299,6 +300,33 @@ public sealed class ConfigurationReloadTests : IDisposable
         Assert.Contains(host.Logs.Entries, e => e.EventId.Id == 90 && e.Message == "Reloaded Transport configuration (SIGHUP): ~main");
         await using ConnectionContext after = await host.ConnectAsync(address);
         Assert.Equal("UP", await RoundTripAsync(after, "up", 2));
+    }
+
+    [Fact]
+    public async Task EchoHost_OnSighup_ReloadsAndKeepsServing()
+    {
+        await using ExampleProcess host = ExampleProcess.Start("EchoHost",
+            "--Transport:Endpoints:tcp:Url=tcp://127.0.0.1:0",
+            "--Transport:Endpoints:unix:Url=unix:" + Path.Combine(_directory, "echo.sock"),
+            "--Transport:Endpoints:udp:Url=udp://127.0.0.1:0");
+        Match tcp = await host.WaitForLineAsync(@"Listening on tcp://127\.0\.0\.1:(\d+)");
+        await host.WaitForLineAsync("Listening on unix:");
+
+        host.Signal("HUP");
+        await host.WaitForLineAsync(@"Reloaded Transport configuration \(SIGHUP\): no changes");
+
+        Assert.False(host.HasExited);
+        using (var client = new TcpClient())
+        {
+            await client.ConnectAsync(IPAddress.Loopback, int.Parse(tcp.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).DefaultTimeout();
+            NetworkStream stream = client.GetStream();
+            await stream.WriteAsync("after"u8.ToArray()).DefaultTimeout();
+            byte[] answer = new byte[5];
+            await stream.ReadExactlyAsync(answer).DefaultTimeout();
+            Assert.Equal("after"u8.ToArray(), answer);
+        }
+
+        Assert.Equal(0, await host.StopAsync());
     }
 
     [Fact]

@@ -71,13 +71,22 @@ internal sealed partial class TransportServer : IHostedService, ITransportServer
             return;
         }
 
-        foreach (EndpointListener listener in _listeners)
+        // Watching first, so that a SIGHUP from an operator who read "Listening on" never finds the default action (exit); the
+        // lock holds a reload back until every listener accepts.
+        await _reloadLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            listener.Start();
-            TransportLog.Listening(_logger, listener.Binding.Url, listener.Name, listener.ProtocolName);
+            StartWatchingForReload();
+            foreach (EndpointListener listener in _listeners)
+            {
+                listener.Start();
+                TransportLog.Listening(_logger, listener.Binding.Url, listener.Name, listener.ProtocolName);
+            }
         }
-
-        StartWatchingForReload();
+        finally
+        {
+            _reloadLock.Release();
+        }
     }
 
     /// <summary>
