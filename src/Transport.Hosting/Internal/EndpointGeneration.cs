@@ -45,12 +45,15 @@ internal sealed class EndpointGeneration
 
     public TimeSpan ShutdownTimeout { get; }
 
+    /// <summary><c>Telemetry:ConnectionSpans</c>: a span per connection.</summary>
+    public bool ConnectionSpans { get; init; }
+
     /// <summary>The endpoint's tag sets (the protocol is one of the tags).</summary>
     public EndpointTelemetry Telemetry { get; }
 
     /// <summary>This generation with one listener's address in its tags; it counts connections in this one.</summary>
     public EndpointGeneration ForAddress(System.Net.EndPoint? endpoint) =>
-        new(_name, Application, ProtocolName, MaxConnections, ShutdownTimeout, endpoint, _owned, _logger) { _shared = Owner };
+        new(_name, Application, ProtocolName, MaxConnections, ShutdownTimeout, endpoint, _owned, _logger) { ConnectionSpans = ConnectionSpans, _shared = Owner };
 
     private EndpointGeneration Owner => _shared ?? this;
 

@@ -22,7 +22,6 @@ internal sealed class EndpointListener
     private readonly ConcurrentDictionary<ConnectionContext, byte> _connections = new();
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _unbinding = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly bool _connectionSpans;
     private long _active;
     private long _queued;
     private int _stopping;
@@ -31,7 +30,7 @@ internal sealed class EndpointListener
     private Task _acceptLoop = Task.CompletedTask;
 
     public EndpointListener(string name, IConnectionListener listener, EndpointGeneration generation, ILogger logger, TransportMetrics metrics,
-        ConnectionRegistry registry, bool connectionSpans = false)
+        ConnectionRegistry registry)
     {
         Name = name;
         _listener = listener;
@@ -39,7 +38,6 @@ internal sealed class EndpointListener
         _logger = logger;
         _metrics = metrics;
         _registry = registry;
-        _connectionSpans = connectionSpans;
     }
 
     public string Name { get; }
@@ -371,7 +369,7 @@ internal sealed class EndpointListener
         }
 
         DateTimeOffset acceptedUtc = DateTimeOffset.UtcNow - Stopwatch.GetElapsedTime(acceptedAt);
-        Activity? connectionSpan = _connectionSpans
+        Activity? connectionSpan = Volatile.Read(ref _generation).ConnectionSpans
             ? source.StartActivity("transport.connection", ActivityKind.Server, parentContext: default, telemetry.Endpoint, startTime: acceptedUtc)
             : null;
         connectionSpan?.SetTag("transport.connection.id", connection.ConnectionId);

@@ -228,7 +228,10 @@ internal sealed partial class TransportServer : IHostedService, ITransportServer
             ConnectionDelegate application = EndpointPipeline.Build($"{_path.Path}:Endpoints:{name}", _path.Path, name, endpoint, options.EndpointDefaults,
                 _middleware, _services, protocol, protocolName, _logger, _metrics, _time, owned, idle, IdleTimeout(endpoint, options), out string pipeline);
             TransportLog.Pipeline(_logger, name, pipeline + Tls.AlpnProtocolSelector.Describe(endpoint.Protocols, protocolName));
-            return new EndpointGeneration(name, application, protocolName, maxConnections, shutdownTimeout, endpoint: null, owned, _logger);
+            return new EndpointGeneration(name, application, protocolName, maxConnections, shutdownTimeout, endpoint: null, owned, _logger)
+            {
+                ConnectionSpans = options.Telemetry.ConnectionSpans,
+            };
         }
         catch
         {
@@ -279,8 +282,7 @@ internal sealed partial class TransportServer : IHostedService, ITransportServer
                     $"{_path.Path}:Endpoints:{name} ('{url}'): cannot listen on {TransportUrl.Format(address)}: {ex.Message}", ex);
             }
 
-            bound.Add(new EndpointListener(name, listener, generation, _logger, _metrics, _services.GetRequiredService<ConnectionRegistry>(),
-                _running.Telemetry.ConnectionSpans) { Time = _time });
+            bound.Add(new EndpointListener(name, listener, generation, _logger, _metrics, _services.GetRequiredService<ConnectionRegistry>()) { Time = _time });
         }
     }
 
