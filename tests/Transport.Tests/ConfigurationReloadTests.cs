@@ -344,6 +344,35 @@ public sealed class ConfigurationReloadTests : IDisposable
         Assert.Equal("FILE", await RoundTripAsync(after, "file", 4));
     }
 
+    [Fact]
+    public void ReplacedGeneration_ReleasesItsResources_WhenItsLastConnectionEnds()
+    {
+        var resource = new CountingDisposable();
+        var generation = new Transport.Hosting.Internal.EndpointGeneration("main", _ => Task.CompletedTask, "echo", null, TimeSpan.FromSeconds(1),
+            endpoint: null, [resource], Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        var listener = generation.ForAddress(new IPEndPoint(IPAddress.Loopback, 1));
+        Assert.True(listener.TryEnter());
+        Assert.True(listener.TryEnter());
+
+        generation.Retire();
+        listener.Leave();
+        Assert.Equal(0, resource.Disposed);
+        listener.Leave();
+        Assert.Equal(1, resource.Disposed);
+
+        // Released: a connection read just before the swap is turned to the current generation instead.
+        Assert.False(listener.TryEnter());
+        generation.Retire();
+        Assert.Equal(1, resource.Disposed);
+    }
+
+    private sealed class CountingDisposable : IDisposable
+    {
+        public int Disposed { get; private set; }
+
+        public void Dispose() => Disposed++;
+    }
+
     private static Dictionary<string, string?> Endpoint(string name, string url, string protocol, Dictionary<string, string?>? settings = null)
     {
         settings ??= new(StringComparer.OrdinalIgnoreCase);
