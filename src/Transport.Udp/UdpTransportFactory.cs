@@ -58,7 +58,7 @@ public sealed class UdpTransportFactory : ITransportFactory, Transport.Internal.
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        return new ValueTask<IConnectionListener>(new UdpConnectionListener((UdpEndPoint)endpoint, _options, _logger, _metrics, options?.DatagramProxyProtocol));
+        return new ValueTask<IConnectionListener>(new UdpConnectionListener((UdpEndPoint)endpoint, _options, _logger, _metrics, options));
     }
 
     /// <inheritdoc />

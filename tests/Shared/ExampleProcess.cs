@@ -147,16 +147,17 @@ internal sealed class ExampleProcess : IAsyncDisposable
         _process.Dispose();
     }
 
-    /// <summary>Sends a signal by name: TERM (as a service manager or Ctrl+C does), STOP and CONT (to pause a client).</summary>
+    /// <summary>Sends a signal by name: TERM (as a service manager or Ctrl+C does), HUP (reload), STOP and CONT (to pause a client).</summary>
     public void Signal(string name)
     {
         // kill(2) itself rather than the kill program, which a machine with only the .NET SDK may lack (procps).
         int signal = name switch
         {
+            "HUP" => 1,
             "TERM" => 15,
             "STOP" => 19,
             "CONT" => 18,
-            _ => throw new ArgumentOutOfRangeException(nameof(name), name, "TERM, STOP or CONT"),
+            _ => throw new ArgumentOutOfRangeException(nameof(name), name, "HUP, TERM, STOP or CONT"),
         };
         if (Kill(_process.Id, signal) != 0)
         {

@@ -9,21 +9,20 @@ namespace Transport.Hosting.Internal;
 
 /// <summary>
 /// One bound listener: accepts connections, enforces the connection limit, runs the protocol on each
-/// connection, and drains them at shutdown.
+/// connection, and drains them at shutdown. What it serves new connections with is its current
+/// <see cref="EndpointGeneration"/>, which a configuration reload replaces while the listener stays bound.
 /// </summary>
 internal sealed class EndpointListener
 {
     private readonly IConnectionListener _listener;
     private RetryBackoff? _acceptBackoff;
-    private readonly ConnectionDelegate _application;
-    private readonly long? _maxConnections;
+    private EndpointGeneration _generation;
     private readonly ILogger _logger;
     private readonly TransportMetrics _metrics;
     private readonly ConnectionRegistry _registry;
     private readonly ConcurrentDictionary<ConnectionContext, byte> _connections = new();
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _unbinding = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly bool _connectionSpans;
     private long _active;
     private long _queued;
     private int _stopping;
@@ -31,30 +30,27 @@ internal sealed class EndpointListener
     private int _limitWarned;
     private Task _acceptLoop = Task.CompletedTask;
 
-    public EndpointListener(string name, string protocolName, IConnectionListener listener, ConnectionDelegate application,
-        long? maxConnections, TimeSpan shutdownTimeout, ILogger logger, TransportMetrics metrics, ConnectionRegistry registry,
-        bool connectionSpans = false)
+    public EndpointListener(string name, IConnectionListener listener, EndpointGeneration generation, ILogger logger, TransportMetrics metrics,
+        ConnectionRegistry registry)
     {
         Name = name;
-        ProtocolName = protocolName;
         _listener = listener;
-        _application = application;
-        _maxConnections = maxConnections;
-        ShutdownTimeout = shutdownTimeout;
+        _generation = generation.ForAddress(listener.EndPoint);
         _logger = logger;
         _metrics = metrics;
         _registry = registry;
-        _connectionSpans = connectionSpans;
-        Telemetry = new EndpointTelemetry(name, protocolName, listener.EndPoint);
     }
 
     public string Name { get; }
 
-    public string ProtocolName { get; }
+    public string ProtocolName => Volatile.Read(ref _generation).ProtocolName;
 
-    public TimeSpan ShutdownTimeout { get; }
+    public TimeSpan ShutdownTimeout => Volatile.Read(ref _generation).ShutdownTimeout;
 
     public TransportBinding Binding => new(Name, ProtocolName, _listener.EndPoint);
+
+    /// <summary>The bound address (port 0 resolved).</summary>
+    public EndPoint EndPoint => _listener.EndPoint;
 
     public long ActiveConnections => Interlocked.Read(ref _active);
 
@@ -65,7 +61,7 @@ internal sealed class EndpointListener
     public bool AcceptFailing => _acceptBackoff?.Failing == true || _listener is IListenerHealth { AcceptFailing: true };
 
     /// <summary>The endpoint's MaxConcurrentConnections; null for no limit.</summary>
-    public long? MaxConnections => _maxConnections;
+    public long? MaxConnections => Volatile.Read(ref _generation).MaxConnections;
 
     /// <summary>Connections handed to the protocol and not yet ended (without those being rejected).</summary>
     public long ServedConnections => _connections.Count;
@@ -74,12 +70,15 @@ internal sealed class EndpointListener
     public long QueuedConnections => Interlocked.Read(ref _queued);
 
     /// <summary>This endpoint's tag sets.</summary>
-    public EndpointTelemetry Telemetry { get; }
+    public EndpointTelemetry Telemetry => Volatile.Read(ref _generation).Telemetry;
 
     /// <summary>The clock of the accept loop's retry delays.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
     public void Start() => _acceptLoop = AcceptLoopAsync();
+
+    /// <summary>Serves new connections with <paramref name="generation"/>; open ones finish on the one they were accepted with.</summary>
+    public void Apply(EndpointGeneration generation) => Volatile.Write(ref _generation, generation.ForAddress(_listener.EndPoint));
 
     public async Task UnbindAsync(CancellationToken cancellationToken)
     {
@@ -195,11 +194,12 @@ internal sealed class EndpointListener
             // Read only while someone records durations or traces; otherwise no clock per connection.
             long acceptedAt = _metrics.Duration.Enabled || TransportMetrics.ActivitySource.HasListeners() ? Stopwatch.GetTimestamp() : 0;
             long active = Interlocked.Increment(ref _active);
-            if (active > _maxConnections || Volatile.Read(ref _stopping) != 0)
+            EndpointGeneration generation = Volatile.Read(ref _generation);
+            if (active > generation.MaxConnections || Volatile.Read(ref _stopping) != 0 || !TryEnter(ref generation))
             {
                 try
                 {
-                    Reject(connection, acceptedAt, overLimit: active > _maxConnections);
+                    Reject(connection, acceptedAt, generation, overLimit: active > generation.MaxConnections);
                 }
                 catch (Exception ex)
                 {
@@ -212,9 +212,21 @@ internal sealed class EndpointListener
 
             _connections.TryAdd(connection, 0);
             Interlocked.Increment(ref _queued);
-            ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Listener.RunConnectionAsync(state.Connection, state.AcceptedAt),
-                (Listener: this, Connection: connection, AcceptedAt: acceptedAt), preferLocal: false);
+            ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Listener.RunConnectionAsync(state.Connection, state.AcceptedAt, state.Generation),
+                (Listener: this, Connection: connection, AcceptedAt: acceptedAt, Generation: generation), preferLocal: false);
         }
+    }
+
+    /// <summary>Counts the connection in the generation it starts on; a reload may have just released the one read (read again).</summary>
+    private bool TryEnter(ref EndpointGeneration generation)
+    {
+        if (generation.TryEnter())
+        {
+            return true;
+        }
+
+        generation = Volatile.Read(ref _generation);
+        return generation.TryEnter();
     }
 
     /// <summary>Counts and logs a failed accept, then waits before the next; false when the endpoint is being unbound.</summary>
@@ -236,14 +248,14 @@ internal sealed class EndpointListener
         return await backoff.WaitAsync(delay, _unbinding.Task, CancellationToken.None).ConfigureAwait(false);
     }
 
-    private void Reject(ConnectionContext connection, long acceptedAt, bool overLimit)
+    private void Reject(ConnectionContext connection, long acceptedAt, EndpointGeneration generation, bool overLimit)
     {
-        long limit = _maxConnections ?? 0;
-        _metrics.Rejected.Add(1, Telemetry.Endpoint);
+        long limit = generation.MaxConnections ?? 0;
+        _metrics.Rejected.Add(1, generation.Telemetry.Endpoint);
         if (overLimit && acceptedAt != 0)
         {
             _metrics.Duration.Record(Stopwatch.GetElapsedTime(acceptedAt).TotalSeconds,
-                Telemetry.EndedWith(Transport.Internal.ConnectionEndReasons.MaxConcurrentConnectionsExceeded));
+                generation.Telemetry.EndedWith(Transport.Internal.ConnectionEndReasons.MaxConcurrentConnectionsExceeded));
         }
 
         if (Interlocked.Exchange(ref _limitWarned, 1) == 0)
@@ -272,7 +284,7 @@ internal sealed class EndpointListener
         }
     }
 
-    private async Task RunConnectionAsync(ConnectionContext connection, long acceptedAt)
+    private async Task RunConnectionAsync(ConnectionContext connection, long acceptedAt, EndpointGeneration generation)
     {
         // Queued and never awaited: every failure must end here, caught and logged, and the connection disposed.
         Interlocked.Decrement(ref _queued);
@@ -282,7 +294,7 @@ internal sealed class EndpointListener
         // Every line logged while the protocol runs, the protocol's own included, carries the connection and endpoint
         // (as Kestrel's ConnectionId scope does). Skipped when nothing logs at all.
         using IDisposable? scope = _logger.IsEnabled(LogLevel.Critical) ? _logger.BeginScope(new ConnectionLogScope(connection.ConnectionId, Name)) : null;
-        Activity? connectionSpan = StartSpans(connection, acceptedAt);
+        Activity? connectionSpan = StartSpans(connection, acceptedAt, generation.Telemetry);
         try
         {
             if (debug)
@@ -292,14 +304,14 @@ internal sealed class EndpointListener
 
             // Unregistered when the protocol returns, before the connection is disposed below.
             await using System.Runtime.CompilerServices.ConfiguredAsyncDisposable registration = _registry.Register(connection, Name).ConfigureAwait(false);
-            await _application(connection).ConfigureAwait(false);
+            await generation.Application(connection).ConfigureAwait(false);
             endReason = EndReasonWithoutException(connection);
         }
         catch (ProtocolViolationException ex)
         {
             // The client's bad input, not a fault of ours: no stack trace, no Error, one line and a count.
             endReason = ConnectionEndReasons.InvalidInput;
-            TransportLog.InvalidInput(_logger, connection.ConnectionId, Name, ProtocolName, ex.Message);
+            TransportLog.InvalidInput(_logger, connection.ConnectionId, Name, generation.ProtocolName, ex.Message);
         }
         catch (Exception ex) when (ex is ConnectionResetException or ConnectionAbortedException or IOException)
         {
@@ -314,7 +326,7 @@ internal sealed class EndpointListener
         catch (Exception ex)
         {
             endReason = ConnectionEndReasons.ProtocolError;
-            TransportLog.ProtocolFailed(_logger, ProtocolName, connection.ConnectionId, Name, ex);
+            TransportLog.ProtocolFailed(_logger, generation.ProtocolName, connection.ConnectionId, Name, ex);
         }
         finally
         {
@@ -335,7 +347,7 @@ internal sealed class EndpointListener
 
             try
             {
-                RecordEnd(connection, acceptedAt, endReason, connectionSpan);
+                RecordEnd(connection, acceptedAt, endReason, connectionSpan, generation.Telemetry);
             }
             catch (Exception ex)
             {
@@ -348,6 +360,7 @@ internal sealed class EndpointListener
                 TransportLog.ConnectionClosed(_logger, connection.ConnectionId, Name);
             }
             OnConnectionEnded();
+            generation.Leave();
         }
     }
 
@@ -355,7 +368,7 @@ internal sealed class EndpointListener
     /// The accept span (accept to protocol start, ended here) and, when <c>Telemetry:ConnectionSpans</c> is on, the
     /// connection span it belongs to, current while the protocol runs so the protocol's own spans nest under it.
     /// </summary>
-    private Activity? StartSpans(ConnectionContext connection, long acceptedAt)
+    private Activity? StartSpans(ConnectionContext connection, long acceptedAt, EndpointTelemetry telemetry)
     {
         ActivitySource source = TransportMetrics.ActivitySource;
         if (acceptedAt == 0 || !source.HasListeners())
@@ -364,11 +377,11 @@ internal sealed class EndpointListener
         }
 
         DateTimeOffset acceptedUtc = DateTimeOffset.UtcNow - Stopwatch.GetElapsedTime(acceptedAt);
-        Activity? connectionSpan = _connectionSpans
-            ? source.StartActivity("transport.connection", ActivityKind.Server, parentContext: default, Telemetry.Endpoint, startTime: acceptedUtc)
+        Activity? connectionSpan = Volatile.Read(ref _generation).ConnectionSpans
+            ? source.StartActivity("transport.connection", ActivityKind.Server, parentContext: default, telemetry.Endpoint, startTime: acceptedUtc)
             : null;
         connectionSpan?.SetTag("transport.connection.id", connection.ConnectionId);
-        using (Activity? accept = source.StartActivity("transport.accept", ActivityKind.Internal, connectionSpan?.Context ?? default, Telemetry.Endpoint, startTime: acceptedUtc))
+        using (Activity? accept = source.StartActivity("transport.accept", ActivityKind.Internal, connectionSpan?.Context ?? default, telemetry.Endpoint, startTime: acceptedUtc))
         {
             accept?.SetTag("transport.connection.id", connection.ConnectionId);
         }
@@ -392,7 +405,7 @@ internal sealed class EndpointListener
         return transport.ResetByPeer ? ConnectionEndReasons.ConnectionReset : null;
     }
 
-    private void RecordEnd(ConnectionContext connection, long acceptedAt, string? endReason, Activity? connectionSpan)
+    private void RecordEnd(ConnectionContext connection, long acceptedAt, string? endReason, Activity? connectionSpan, EndpointTelemetry telemetry)
     {
         if (connectionSpan is not null)
         {
@@ -412,26 +425,26 @@ internal sealed class EndpointListener
             long sent = transport.BytesSent;
             if (received != 0)
             {
-                _metrics.Io.Add(received, Telemetry.Received);
+                _metrics.Io.Add(received, telemetry.Received);
             }
 
             if (sent != 0)
             {
-                _metrics.Io.Add(sent, Telemetry.Transmitted);
+                _metrics.Io.Add(sent, telemetry.Transmitted);
             }
         }
 
         // Last: tests (and anything that waits on the end of a connection) see the other measurements first.
         if (acceptedAt != 0 && _metrics.Duration.Enabled)
         {
-            _metrics.Duration.Record(Stopwatch.GetElapsedTime(acceptedAt).TotalSeconds, Telemetry.EndedWith(endReason));
+            _metrics.Duration.Record(Stopwatch.GetElapsedTime(acceptedAt).TotalSeconds, telemetry.EndedWith(endReason));
         }
     }
 
     private void OnConnectionEnded()
     {
         long active = Interlocked.Decrement(ref _active);
-        if (active < _maxConnections)
+        if (active < Volatile.Read(ref _generation).MaxConnections)
         {
             Volatile.Write(ref _limitWarned, 0);
         }

@@ -49,7 +49,15 @@ internal sealed class TransportMetrics
         Tls = new Tls.TlsMetrics(meter, time ?? TimeProvider.System);
         ProxyProtocolRejected = meter.CreateCounter<long>("transport.proxy_protocol.rejected_connections", "{connection}",
             "Connections closed before the protocol because their PROXY protocol header was untrusted, missing, incomplete, too long, malformed, failed its checksum or timed out (error.type).");
+        ConfigReloads = meter.CreateCounter<long>("transport.config.reloads", "{reload}",
+            "Configuration reloads (a change under Transport, or SIGHUP), by transport.config.reload.result: applied, unchanged, invalid (ignored), rolled_back (an endpoint kept its running configuration).");
     }
+
+    /// <summary>Tagged with <c>transport.config.reload.result</c> and <c>transport.config.reload.trigger</c> (<c>change</c>, <c>signal</c>).</summary>
+    public Counter<long> ConfigReloads { get; }
+
+    public void CountReload(string result, string trigger) =>
+        ConfigReloads.Add(1, new KeyValuePair<string, object?>("transport.config.reload.result", result), new KeyValuePair<string, object?>("transport.config.reload.trigger", trigger));
 
     /// <summary>The TLS handshake and certificate instruments.</summary>
     public Tls.TlsMetrics Tls { get; }

@@ -12,8 +12,9 @@ namespace Transport.Hosting.Internal;
 /// <summary>
 /// The hosted service: at start binds every endpoint (unbinding all of them if one fails), then accepts;
 /// at stop unbinds, asks connections to close, waits until each endpoint's deadline, then aborts the rest.
+/// A changed configuration is applied while running: TransportServer.Reload.cs.
 /// </summary>
-internal sealed class TransportServer : IHostedService, ITransportServer
+internal sealed partial class TransportServer : IHostedService, ITransportServer, IDisposable
 {
     private readonly IOptions<TransportServerOptions> _options;
     private readonly IServiceProvider _services;
@@ -25,7 +26,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
     private readonly TransportMetrics _metrics;
     private readonly TimeProvider _time;
     private readonly ShutdownSequence _shutdown;
-    private List<EndpointListener> _listeners = [];
+    private volatile List<EndpointListener> _listeners = [];
     private readonly List<IDisposable> _owned = [];
     private int _bindCalled;
     private int _started;
@@ -47,7 +48,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         _path = path;
         _logger = loggerFactory.CreateLogger("Transport.Hosting");
         _time = services.GetService<TimeProvider>() ?? TimeProvider.System;
-        _metrics = new TransportMetrics(services.GetService<IMeterFactory>(), () => _listeners, _time);
+        _metrics = new TransportMetrics(services.GetService<IMeterFactory>(), ServingListeners, _time);
         _shutdown = new ShutdownSequence(_logger, _time, services.GetService<IMeterFactory>());
     }
 
@@ -59,8 +60,8 @@ internal sealed class TransportServer : IHostedService, ITransportServer
 
     public IReadOnlyList<TransportBinding> Bindings => [.. _listeners.Select(l => l.Binding)];
 
-    /// <summary>Connections being served on all endpoints.</summary>
-    public long ActiveConnections => _listeners.Sum(l => l.ActiveConnections);
+    /// <summary>Connections being served on all endpoints, those draining after a reload included.</summary>
+    public long ActiveConnections => ServingListeners().Sum(l => l.ActiveConnections);
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -70,10 +71,21 @@ internal sealed class TransportServer : IHostedService, ITransportServer
             return;
         }
 
-        foreach (EndpointListener listener in _listeners)
+        // Watching first, so that a SIGHUP from an operator who read "Listening on" never finds the default action (exit); the
+        // lock holds a reload back until every listener accepts.
+        await _reloadLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            listener.Start();
-            TransportLog.Listening(_logger, listener.Binding.Url, listener.Name, listener.ProtocolName);
+            StartWatchingForReload();
+            foreach (EndpointListener listener in _listeners)
+            {
+                listener.Start();
+                TransportLog.Listening(_logger, listener.Binding.Url, listener.Name, listener.ProtocolName);
+            }
+        }
+        finally
+        {
+            _reloadLock.Release();
         }
     }
 
@@ -90,6 +102,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         }
 
         TransportServerOptions options = _options.Value;
+        _running = options;
         if (options.Endpoints.Count == 0)
         {
             TransportLog.NoEndpoints(_logger, _path.Path);
@@ -97,23 +110,23 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         }
 
         var bound = new List<EndpointListener>();
-        TimeSpan shortestIdle = options.Endpoints.Values
-            .Select(e => IdleTimeout(e, options))
-            .Where(t => t > TimeSpan.Zero)
-            .DefaultIfEmpty(TimeSpan.Zero)
-            .Min();
-        IdleSweeper? idle = null;
-        if (shortestIdle > TimeSpan.Zero)
-        {
-            idle = new IdleSweeper(shortestIdle, _time, _logger, _metrics);
-            _owned.Add(idle);
-        }
-
+        var endpoints = new Dictionary<string, RunningEndpoint>(StringComparer.OrdinalIgnoreCase);
+        IdleSweeper? idle = IdleSweeperFor(options);
         try
         {
             foreach ((string name, TransportEndpointOptions endpoint) in options.Endpoints.OrderBy(e => e.Key, StringComparer.OrdinalIgnoreCase))
             {
-                await BindEndpointAsync(name, endpoint, options, idle, bound, cancellationToken).ConfigureAwait(false);
+                var listeners = new List<EndpointListener>();
+                EndpointGeneration generation = BuildGeneration(name, endpoint, options, idle, out TransportListenOptions listenOptions);
+                endpoints[name] = new RunningEndpoint(endpoint, options, generation, listenOptions, listeners);
+                try
+                {
+                    await BindEndpointAsync(name, endpoint.Url!, generation, listenOptions, held: [], listeners, cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    bound.AddRange(listeners);
+                }
             }
         }
         catch
@@ -123,22 +136,63 @@ internal sealed class TransportServer : IHostedService, ITransportServer
                 await listener.UnbindAsync(CancellationToken.None).ConfigureAwait(false);
             }
 
+            foreach (RunningEndpoint endpoint in endpoints.Values)
+            {
+                endpoint.Generation.Retire();
+            }
+
             DisposeOwned();
             throw;
         }
 
+        _endpoints = endpoints;
         _listeners = bound;
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        // No reload from here on, and none still running: it would bind what is being unbound.
+        await StopWatchingForReloadAsync(cancellationToken).ConfigureAwait(false);
+
         // Drain delay, unbind, drain, abort at the deadline: ShutdownSequence.
-        await _shutdown.RunAsync(_listeners, _options.Value.DrainDelay ?? TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
+        await _shutdown.RunAsync(_listeners, _running.DrainDelay ?? TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
+        await WaitForReloadDrainsAsync(cancellationToken).ConfigureAwait(false);
+        foreach (RunningEndpoint endpoint in _endpoints.Values)
+        {
+            endpoint.Generation.Retire();
+        }
+
         DisposeOwned();
     }
 
     private static TimeSpan IdleTimeout(TransportEndpointOptions endpoint, TransportServerOptions options) =>
         endpoint.Limits.IdleTimeout ?? options.Limits.IdleTimeout ?? TimeSpan.Zero;
+
+    /// <summary>
+    /// The sweeper for the endpoints' idle timeouts: the one running when it sweeps often enough for every endpoint, or a
+    /// new one (the old one goes on for the connections it holds until the server stops); null when no endpoint has one.
+    /// </summary>
+    private IdleSweeper? IdleSweeperFor(TransportServerOptions options)
+    {
+        TimeSpan shortestIdle = options.Endpoints.Values
+            .Select(e => IdleTimeout(e, options))
+            .Where(t => t > TimeSpan.Zero)
+            .DefaultIfEmpty(TimeSpan.Zero)
+            .Min();
+        if (shortestIdle <= TimeSpan.Zero)
+        {
+            return _idle;
+        }
+
+        if (_idle is null || _idleShortest > shortestIdle)
+        {
+            _idle = new IdleSweeper(shortestIdle, _time, _logger, _metrics);
+            _idleShortest = shortestIdle;
+            _owned.Add(_idle);
+        }
+
+        return _idle;
+    }
 
     /// <summary>What the endpoints' pipelines hold beyond a connection's life, such as certificate file watchers.</summary>
     private void DisposeOwned()
@@ -151,20 +205,21 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         _owned.Clear();
     }
 
-    private async Task BindEndpointAsync(string name, TransportEndpointOptions endpoint, TransportServerOptions options, IdleSweeper? idle,
-        List<EndpointListener> bound, CancellationToken cancellationToken)
+    /// <summary>Builds what the endpoint serves connections with (its pipeline, protocol and limits) and the options it binds with.</summary>
+    /// <exception cref="InvalidOperationException">The configuration no longer holds (e.g. a certificate file went away since validation).</exception>
+    private EndpointGeneration BuildGeneration(string name, TransportEndpointOptions endpoint, TransportServerOptions options, IdleSweeper? idle,
+        out TransportListenOptions listenOptions)
     {
         TransportLimits global = options.Limits;
-        string url = endpoint.Url!;
         string protocolName = endpoint.Protocol!;
         ConnectionHandler protocol = Tls.AlpnProtocolSelector.Create(ResolveProtocol(protocolName), endpoint.Protocols, ResolveProtocol);
         TransportLimits limits = endpoint.Limits;
-        var listenOptions = new TransportListenOptions
+        listenOptions = new TransportListenOptions
         {
             MaxReadBufferSize = limits.MaxReadBufferSize ?? global.MaxReadBufferSize ?? TransportListenOptions.DefaultMaxReadBufferSize,
             MaxWriteBufferSize = limits.MaxWriteBufferSize ?? global.MaxWriteBufferSize ?? TransportListenOptions.DefaultMaxWriteBufferSize,
         };
-        if (url.StartsWith("udp:", StringComparison.OrdinalIgnoreCase)
+        if ((endpoint.Url ?? "").Trim().StartsWith("udp:", StringComparison.OrdinalIgnoreCase)
             && ProxyProtocol.ProxyProtocolSettings.Resolve(endpoint, options.EndpointDefaults, $"{_path.Path}:Endpoints:{name}", _path.Path, []) is { } proxy)
         {
             listenOptions.DatagramProxyProtocol = proxy.ForDatagrams();
@@ -173,13 +228,43 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         long? maxConnections = limits.MaxConcurrentConnections ?? global.MaxConcurrentConnections;
         TimeSpan shutdownTimeout = limits.ShutdownTimeout ?? global.ShutdownTimeout ?? TransportLimits.DefaultShutdownTimeout;
 
-        ConnectionDelegate application = EndpointPipeline.Build($"{_path.Path}:Endpoints:{name}", _path.Path, name, endpoint, options.EndpointDefaults,
-            _middleware, _services, protocol, protocolName, _logger, _metrics, _time, _owned, idle, IdleTimeout(endpoint, options), out string pipeline);
-        TransportLog.Pipeline(_logger, name, pipeline + Tls.AlpnProtocolSelector.Describe(endpoint.Protocols, protocolName));
+        var owned = new List<IDisposable>();
+        try
+        {
+            ConnectionDelegate application = EndpointPipeline.Build($"{_path.Path}:Endpoints:{name}", _path.Path, name, endpoint, options.EndpointDefaults,
+                _middleware, _services, protocol, protocolName, _logger, _metrics, _time, owned, idle, IdleTimeout(endpoint, options), out string pipeline);
+            TransportLog.Pipeline(_logger, name, pipeline + Tls.AlpnProtocolSelector.Describe(endpoint.Protocols, protocolName));
+            return new EndpointGeneration(name, application, protocolName, maxConnections, shutdownTimeout, endpoint: null, owned, _logger)
+            {
+                ConnectionSpans = options.Telemetry.ConnectionSpans,
+            };
+        }
+        catch
+        {
+            foreach (IDisposable resource in owned)
+            {
+                resource.Dispose();
+            }
 
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Binds the addresses of <paramref name="url"/> but those in <paramref name="held"/> (already bound by this endpoint),
+    /// adding a listener per address to <paramref name="bound"/>, which the caller unbinds when this throws.
+    /// </summary>
+    private async Task BindEndpointAsync(string name, string url, EndpointGeneration generation, TransportListenOptions listenOptions,
+        IReadOnlyCollection<EndPoint> held, List<EndpointListener> bound, CancellationToken cancellationToken)
+    {
         IReadOnlyList<EndPoint> addresses = TransportUrl.ParseListenEndPoints(url);
         foreach (EndPoint address in addresses)
         {
+            if (held.Contains(address))
+            {
+                continue;
+            }
+
             ITransportFactory transport = _transports.ForBind(address)!;
             IConnectionListener listener;
             try
@@ -203,8 +288,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
                     $"{_path.Path}:Endpoints:{name} ('{url}'): cannot listen on {TransportUrl.Format(address)}: {ex.Message}", ex);
             }
 
-            bound.Add(new EndpointListener(name, protocolName, listener, application, maxConnections, shutdownTimeout,
-                _logger, _metrics, _services.GetRequiredService<ConnectionRegistry>(), _options.Value.Telemetry.ConnectionSpans) { Time = _time });
+            bound.Add(new EndpointListener(name, listener, generation, _logger, _metrics, _services.GetRequiredService<ConnectionRegistry>()) { Time = _time });
         }
     }
 

@@ -38,21 +38,24 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
     /// <summary>Fewer ended sessions than this in a sweep period is a trickle too.</summary>
     internal const int QuietEndedSessions = 64;
 
-    // PROXY protocol (null without): the policy, the scratch keys a header's source is written into, the senders
-    // already judged (only the receive loop touches these), and the outcomes counted.
-    private readonly DatagramProxyProtocol? _proxy;
-    private readonly SocketAddress? _proxySourceV4;
-    private readonly SocketAddress? _proxySourceV6;
-    private readonly SocketAddress?[] _trustedSenders = [];
+    // PROXY protocol: the options the endpoint was bound with carry the policy (null without; a configuration reload
+    // may replace it, so it is read per datagram); the scratch keys a header's source is written into, the senders
+    // already judged under the current policy and the outcomes counted are made when a policy is first seen. Only the
+    // receive loop touches these.
+    private readonly TransportListenOptions? _listenOptions;
+    private DatagramProxyProtocol? _proxy;
+    private SocketAddress? _proxySourceV4;
+    private SocketAddress? _proxySourceV6;
+    private readonly SocketAddress?[] _trustedSenders = new SocketAddress?[8];
     private SocketAddress? _untrustedSender;
     private int _nextTrustedSlot;
-    private readonly TaggedCounter? _proxyUntrusted;
-    private readonly TaggedCounter? _proxyMissing;
-    private readonly TaggedCounter? _proxyMalformed;
-    private readonly TaggedCounter? _proxyChecksum;
+    private TaggedCounter? _proxyUntrusted;
+    private TaggedCounter? _proxyMissing;
+    private TaggedCounter? _proxyMalformed;
+    private TaggedCounter? _proxyChecksum;
 
     public UdpConnectionListener(UdpEndPoint endpoint, UdpTransportOptions options, ILogger logger, UdpMetrics metrics,
-        DatagramProxyProtocol? proxyProtocol = null)
+        TransportListenOptions? listenOptions = null)
     {
         _options = options;
         _logger = logger;
@@ -60,18 +63,7 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
         EndPoint = new UdpEndPoint(_socket.LocalEndPoint!);
         _name = EndPoint.ToString()!;
         _metrics = metrics.For(EndPoint);
-        if (proxyProtocol is not null)
-        {
-            _proxy = proxyProtocol;
-            _proxySourceV4 = new IPEndPoint(IPAddress.Any, 0).Serialize();
-            _proxySourceV6 = new IPEndPoint(IPAddress.IPv6Any, 0).Serialize();
-            _trustedSenders = new SocketAddress?[8];
-            _proxyUntrusted = _metrics.ForOutcome("proxy_protocol_untrusted");
-            _proxyMissing = _metrics.ForOutcome("proxy_protocol_missing");
-            _proxyMalformed = _metrics.ForOutcome("proxy_protocol_malformed");
-            _proxyChecksum = _metrics.ForOutcome("proxy_protocol_checksum_mismatch");
-        }
-
+        _listenOptions = listenOptions;
         _sessions = new UdpSessionTable(options.MaxSessions, _metrics, logger, _name);
         _idleSweep = new UdpIdleSweep(_sessions, options.SessionIdleTimeout, logger, _name,
             options.ReturnMemoryWhenIdle ? IdleMemoryCollector.Shared.AddSource(logger) : null, TakeQuiet);
@@ -176,7 +168,7 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
         SocketAddress key = address;
         int headerLength = 0;
         ReadOnlySpan<byte> received = datagram;
-        if (_proxy is not null && !TryStripProxyHeader(address, ref datagram, out key, out headerLength))
+        if (_listenOptions?.DatagramProxyProtocol is { } policy && !TryStripProxyHeader(policy, address, ref datagram, out key, out headerLength))
         {
             _periodDatagrams++;
             return;
@@ -259,10 +251,15 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
     /// Applies the endpoint's PROXY protocol policy to one datagram: strips a trusted header and keys the session on the
     /// client's address in it; false (counted, and logged at Debug) when the datagram is dropped.
     /// </summary>
-    private bool TryStripProxyHeader(SocketAddress sender, ref ReadOnlySpan<byte> datagram, out SocketAddress key, out int headerLength)
+    private bool TryStripProxyHeader(DatagramProxyProtocol policy, SocketAddress sender, ref ReadOnlySpan<byte> datagram, out SocketAddress key, out int headerLength)
     {
         key = sender;
         headerLength = 0;
+        if (!ReferenceEquals(policy, _proxy))
+        {
+            UsePolicy(policy);
+        }
+
         bool trusted = IsTrustedSender(sender);
         ProxyProtocolStatus status = ProxyProtocolParser.ReadDatagram(datagram, _proxySourceV4!, _proxySourceV6!, out int length, out SocketAddress? source, out string? error);
         switch (status)
@@ -283,6 +280,21 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
             default:
                 return Drop(sender, _proxyMalformed!, error ?? "a malformed header");
         }
+    }
+
+    /// <summary>A policy seen for the first time (at the first datagram, or after a reload): what was judged under another is forgotten.</summary>
+    private void UsePolicy(DatagramProxyProtocol policy)
+    {
+        _proxy = policy;
+        _proxySourceV4 ??= new IPEndPoint(IPAddress.Any, 0).Serialize();
+        _proxySourceV6 ??= new IPEndPoint(IPAddress.IPv6Any, 0).Serialize();
+        _proxyUntrusted ??= _metrics.ForOutcome("proxy_protocol_untrusted");
+        _proxyMissing ??= _metrics.ForOutcome("proxy_protocol_missing");
+        _proxyMalformed ??= _metrics.ForOutcome("proxy_protocol_malformed");
+        _proxyChecksum ??= _metrics.ForOutcome("proxy_protocol_checksum_mismatch");
+        Array.Clear(_trustedSenders);
+        _untrustedSender = null;
+        _nextTrustedSlot = 0;
     }
 
     private bool Drop(SocketAddress sender, TaggedCounter outcome, string reason)
