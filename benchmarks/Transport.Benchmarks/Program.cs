@@ -6,10 +6,16 @@ using Transport.Benchmarks;
 
 // Echo load benchmark: each server in turn is started in this process on a fresh address, loaded by the
 // in-process client, measured, and stopped. Progress goes to stderr, the markdown table to stdout.
-// `tls` as the first argument runs the TLS comparison with Kestrel's UseHttps instead (TlsBenchmark.cs).
+// `tls` as the first argument runs the TLS comparison with Kestrel's UseHttps instead (TlsBenchmark.cs);
+// `idle` measures the managed heap an idle connection holds (IdleBenchmark.cs).
 if (args is ["tls", ..])
 {
     return await TlsBenchmark.RunAsync(args[1..]);
+}
+
+if (args is ["idle", ..])
+{
+    return await IdleBenchmark.RunAsync(args[1..]);
 }
 
 BenchmarkSettings? settings = BenchmarkSettings.Parse(args, out string? error);

@@ -1,3 +1,4 @@
+using System.Collections;
 using System.IO.Pipelines;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
@@ -10,7 +11,7 @@ namespace Transport;
 /// <summary>
 /// Base class for a transport's connections: the <see cref="ConnectionContext"/> a protocol sees, with the
 /// standard features (id, items, transport pipe, end points, lifetime and close notification) already in
-/// <see cref="Features"/>. A transport derives from it and implements <c>Abort(ConnectionAbortedException)</c>
+/// <see cref="Features"/>, which is the connection itself (no feature dictionary per connection). A transport derives from it and implements <c>Abort(ConnectionAbortedException)</c>
 /// (accepting null, see <see cref="AbortReasonOrDefault"/>) and <see cref="CloseTransportAsync"/>, the transport's part
 /// of <see cref="DisposeAsync"/>.
 /// </summary>
@@ -20,13 +21,20 @@ public abstract class TransportConnection : ConnectionContext,
     IConnectionItemsFeature,
     IConnectionLifetimeFeature,
     IConnectionEndPointFeature,
-    IConnectionLifetimeNotificationFeature
+    IConnectionLifetimeNotificationFeature,
+    IFeatureCollection
 {
+    private static readonly KeyValuePair<Type, object?>[] s_noFeatures = [];
+
     private static long s_lastId = DateTime.UtcNow.Ticks;
 
-    // Created on first use: a connection that nobody asks for features or tokens (most short-lived ones)
-    // allocates none of these.
-    private FeatureCollection? _features;
+    // The connection is its own feature collection: the standard features are the connection itself, and the few a
+    // layer adds (the registry's entry, TLS, PROXY) or replaces live in this small copy-on-write array, so an idle
+    // connection holds one short array instead of a dictionary (about 550 bytes less each).
+    private KeyValuePair<Type, object?>[] _extraFeatures = s_noFeatures;
+    private int _featureRevision;
+
+    // Created on first use: a connection that nobody asks for tokens (most short-lived ones) allocates none of these.
     private CancellationTokenSource? _closeRequested;
     private CancellationTokenSource? _closed;
     private IDictionary<object, object?>? _items;
@@ -61,25 +69,7 @@ public abstract class TransportConnection : ConnectionContext,
     }
 
     /// <inheritdoc />
-    public override IFeatureCollection Features
-    {
-        get
-        {
-            if (_features is null)
-            {
-                var features = new FeatureCollection(6);
-                features.Set<IConnectionIdFeature>(this);
-                features.Set<IConnectionTransportFeature>(this);
-                features.Set<IConnectionItemsFeature>(this);
-                features.Set<IConnectionLifetimeFeature>(this);
-                features.Set<IConnectionEndPointFeature>(this);
-                features.Set<IConnectionLifetimeNotificationFeature>(this);
-                Interlocked.CompareExchange(ref _features, features, null);
-            }
-
-            return _features;
-        }
-    }
+    public override IFeatureCollection Features => this;
 
     /// <inheritdoc />
     public override IDictionary<object, object?> Items
@@ -198,6 +188,136 @@ public abstract class TransportConnection : ConnectionContext,
     /// <param name="output">What the protocol writes.</param>
     /// <returns>The duplex pipe.</returns>
     protected static IDuplexPipe CreateDuplexPipe(PipeReader input, PipeWriter output) => new DuplexPipe(input, output);
+
+    /// <summary>
+    /// A feature the transport itself provides besides the standard ones (e.g. the socket), or null. Asked only for
+    /// types nobody has set on <see cref="Features"/>; a set value, null included, takes precedence.
+    /// </summary>
+    /// <param name="featureType">The feature's type.</param>
+    /// <returns>The feature, or null when the transport has none of that type.</returns>
+    protected virtual object? GetTransportFeature(Type featureType) => null;
+
+    /// <summary>The types <see cref="GetTransportFeature"/> answers, for enumerating <see cref="Features"/>.</summary>
+    /// <returns>The transport's own feature types (none by default).</returns>
+    protected virtual ReadOnlySpan<Type> TransportFeatureTypes => [];
+
+    private static readonly Type[] s_standardFeatures =
+    [
+        typeof(IConnectionIdFeature),
+        typeof(IConnectionTransportFeature),
+        typeof(IConnectionItemsFeature),
+        typeof(IConnectionLifetimeFeature),
+        typeof(IConnectionEndPointFeature),
+        typeof(IConnectionLifetimeNotificationFeature),
+    ];
+
+    private object? GetDefaultFeature(Type key) =>
+        Array.IndexOf(s_standardFeatures, key) >= 0 ? this : GetTransportFeature(key);
+
+    bool IFeatureCollection.IsReadOnly => false;
+
+    int IFeatureCollection.Revision => Volatile.Read(ref _featureRevision);
+
+    object? IFeatureCollection.this[Type key]
+    {
+        get
+        {
+            ArgumentNullException.ThrowIfNull(key);
+            foreach (KeyValuePair<Type, object?> entry in Volatile.Read(ref _extraFeatures))
+            {
+                if (entry.Key == key)
+                {
+                    return entry.Value;
+                }
+            }
+
+            return GetDefaultFeature(key);
+        }
+        set
+        {
+            ArgumentNullException.ThrowIfNull(key);
+            SetFeature(key, value);
+        }
+    }
+
+    TFeature? IFeatureCollection.Get<TFeature>()
+        where TFeature : default => (TFeature?)((IFeatureCollection)this)[typeof(TFeature)];
+
+    void IFeatureCollection.Set<TFeature>(TFeature? instance)
+        where TFeature : default => SetFeature(typeof(TFeature), instance);
+
+    IEnumerator<KeyValuePair<Type, object>> IEnumerable<KeyValuePair<Type, object>>.GetEnumerator() => EnumerateFeatures().GetEnumerator();
+
+    IEnumerator IEnumerable.GetEnumerator() => EnumerateFeatures().GetEnumerator();
+
+    private IEnumerable<KeyValuePair<Type, object>> EnumerateFeatures()
+    {
+        KeyValuePair<Type, object?>[] extra = Volatile.Read(ref _extraFeatures);
+        foreach (KeyValuePair<Type, object?> entry in extra)
+        {
+            if (entry.Value is not null)
+            {
+                yield return new KeyValuePair<Type, object>(entry.Key, entry.Value);
+            }
+        }
+
+        var defaults = new List<Type>(s_standardFeatures);
+        defaults.AddRange(TransportFeatureTypes.ToArray());
+        foreach (Type type in defaults)
+        {
+            if (IndexOf(extra, type) < 0 && GetDefaultFeature(type) is { } feature)
+            {
+                yield return new KeyValuePair<Type, object>(type, feature);
+            }
+        }
+    }
+
+    private static int IndexOf(KeyValuePair<Type, object?>[] entries, Type key)
+    {
+        for (int i = 0; i < entries.Length; i++)
+        {
+            if (entries[i].Key == key)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>Copy on write: readers on other threads see the old array or the new one, never a half-written entry.</summary>
+    private void SetFeature(Type key, object? value)
+    {
+        while (true)
+        {
+            KeyValuePair<Type, object?>[] current = Volatile.Read(ref _extraFeatures);
+            int index = IndexOf(current, key);
+            KeyValuePair<Type, object?>[] next;
+            if (index >= 0)
+            {
+                next = (KeyValuePair<Type, object?>[])current.Clone();
+                next[index] = new KeyValuePair<Type, object?>(key, value);
+            }
+            else if (value is null && GetDefaultFeature(key) is null)
+            {
+                // Removing what is not there: nothing to remember.
+                Interlocked.Increment(ref _featureRevision);
+                return;
+            }
+            else
+            {
+                next = new KeyValuePair<Type, object?>[current.Length + 1];
+                current.CopyTo(next, 0);
+                next[^1] = new KeyValuePair<Type, object?>(key, value);
+            }
+
+            if (Interlocked.CompareExchange(ref _extraFeatures, next, current) == current)
+            {
+                Interlocked.Increment(ref _featureRevision);
+                return;
+            }
+        }
+    }
 
     /// <summary>
     /// The token of a signal that may fire before anyone asks for it: the source is created on first request,

@@ -15,13 +15,15 @@ namespace Transport.Sockets;
 /// <see cref="UnixDomainSocketEndPoint"/>, and connects to those and to <see cref="DnsEndPoint"/>.
 /// </summary>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification =
-    "The memory pool's only resource is its trim timer, which stops by itself once the pool is unreferenced.")]
+    "The memory pool's trim timer stops by itself once the pool is unreferenced; the drain sweep's timer runs only while a closing socket waits.")]
 public sealed class SocketTransportFactory : ITransportFactory, Transport.Internal.IBuiltInTransport
 {
     private readonly SocketTransportOptions _options;
     private readonly ILogger _logger;
     private readonly SocketMetrics _metrics;
     private readonly BlockMemoryPool _memoryPool;
+    private readonly DrainDeadlines _drainDeadlines;
+    private readonly SocketConnectionSettings _clientSettings;
 
     /// <summary>Creates the transport.</summary>
     /// <param name="options">The transport's options.</param>
@@ -44,6 +46,8 @@ public sealed class SocketTransportFactory : ITransportFactory, Transport.Intern
         // One pool for every listener and client connection of this transport, so blocks freed by one serve the next.
         _memoryPool = new BlockMemoryPool(TimeProvider.System, _options.MemoryPoolTrimInterval, _logger,
             _options.ReturnMemoryWhenIdle ? IdleMemoryCollector.Shared : null);
+        _drainDeadlines = new DrainDeadlines(TimeProvider.System, _options.DrainTimeout, _logger);
+        _clientSettings = new SocketConnectionSettings(_options, new TransportListenOptions(), _memoryPool, _logger, _drainDeadlines);
     }
 
     /// <inheritdoc />
@@ -70,7 +74,7 @@ public sealed class SocketTransportFactory : ITransportFactory, Transport.Intern
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        var listener = new SocketConnectionListener(endpoint, _options, options, _memoryPool, _logger, _metrics, TimeProvider.System);
+        var listener = new SocketConnectionListener(endpoint, _options, options, _memoryPool, _logger, _metrics, TimeProvider.System, _drainDeadlines);
         listener.Bind();
         return new ValueTask<IConnectionListener>(listener);
     }
@@ -106,7 +110,7 @@ public sealed class SocketTransportFactory : ITransportFactory, Transport.Intern
             throw;
         }
 
-        var connection = new SocketConnection(socket, _options, new TransportListenOptions(), _memoryPool, _logger);
+        var connection = new SocketConnection(socket, _clientSettings);
         connection.Start();
         return connection;
     }

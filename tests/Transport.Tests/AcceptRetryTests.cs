@@ -166,7 +166,8 @@ public sealed class AcceptRetryTests : IDisposable
     private SocketConnectionListener BindSocketListener(IMeterFactory? meterFactory)
     {
         var listener = new SocketConnectionListener(new IPEndPoint(IPAddress.Loopback, 0), new SocketTransportOptions(), new TransportListenOptions(),
-            _pool, _logs.CreateLogger("Transport.Sockets"), new SocketMetrics(meterFactory), _time);
+            _pool, _logs.CreateLogger("Transport.Sockets"), new SocketMetrics(meterFactory), _time,
+            new DrainDeadlines(TimeProvider.System, TimeSpan.FromSeconds(5), _logs.CreateLogger("Transport.Sockets")));
         listener.Bind();
         return listener;
     }

@@ -12,96 +12,66 @@ namespace Transport.Sockets.Internal;
 /// One socket as a <see cref="ConnectionContext"/>: a receive loop fills the input pipe, a send loop drains
 /// the output pipe. Both run until the peer or the protocol is done, then the socket is closed.
 /// </summary>
-internal sealed class SocketConnection : TransportConnection, IConnectionSocketFeature, IMemoryPoolFeature
+internal sealed class SocketConnection : TransportConnection, IConnectionSocketFeature, IMemoryPoolFeature, IDuplexPipe, IDrainWaiter
 {
     // Half a pool block: a receive into less than this takes a fresh block instead (as Kestrel does).
     private const int MinimumReceiveSegment = BlockMemoryPool.BlockSize / 2;
 
-    // The most bytes one flush to the protocol carries when the kernel already holds more (see ReceiveLoopAsync).
-    // Measured on echo-tcp-stream: 16 KiB gained little, 256 KiB less than 64 KiB.
-    private const int MaxReceiveBatch = 64 * 1024;
+    private static readonly Type[] s_transportFeatureTypes = [typeof(IConnectionSocketFeature), typeof(IMemoryPoolFeature)];
 
     private readonly Socket _socket;
-    private readonly BlockMemoryPool _memoryPool;
+    private readonly SocketConnectionSettings _settings;
     private readonly ILogger _logger;
     private readonly Pipe _input;
     private readonly Pipe _output;
     private readonly SocketAwaitableEventArgs _receiveArgs = new();
-    private readonly bool _waitForData;
-    private readonly int _receiveBatch;
-    private readonly TimeSpan _drainTimeout;
-    private readonly object _abortLock = new();
     private ConnectionAbortedException? _abortReason;
     private Task _processing = Task.CompletedTask;
-    private bool _socketFeatureSet;
+    private long _drainDeadline;
+    private int _drained;
 
-    public SocketConnection(Socket socket, SocketTransportOptions options, TransportListenOptions limits, BlockMemoryPool memoryPool, ILogger logger)
-        : base(logger)
+    public SocketConnection(Socket socket, SocketConnectionSettings settings)
+        : base(settings.Logger)
     {
         _socket = socket;
-        _memoryPool = memoryPool;
-        _logger = logger;
-        _waitForData = options.WaitForDataBeforeAllocatingBuffer;
-        _drainTimeout = options.DrainTimeout;
-        _receiveBatch = limits.MaxReadBufferSize > 0 ? (int)Math.Min(MaxReceiveBatch, limits.MaxReadBufferSize) : MaxReceiveBatch;
+        _settings = settings;
+        _logger = settings.Logger;
         LocalEndPoint = socket.LocalEndPoint;
         RemoteEndPoint = socket.RemoteEndPoint;
-
-        PipeScheduler app = options.InlineScheduling ? PipeScheduler.Inline : PipeScheduler.ThreadPool;
-        _input = new Pipe(new PipeOptions(
-            pool: memoryPool,
-            readerScheduler: app,
-            writerScheduler: PipeScheduler.Inline,
-            pauseWriterThreshold: limits.MaxReadBufferSize,
-            resumeWriterThreshold: limits.MaxReadBufferSize / 2,
-            minimumSegmentSize: BlockMemoryPool.BlockSize,
-            useSynchronizationContext: false));
-        _output = new Pipe(new PipeOptions(
-            pool: memoryPool,
-            readerScheduler: PipeScheduler.Inline,
-            writerScheduler: app,
-            pauseWriterThreshold: limits.MaxWriteBufferSize,
-            resumeWriterThreshold: limits.MaxWriteBufferSize / 2,
-            minimumSegmentSize: BlockMemoryPool.BlockSize,
-            useSynchronizationContext: false));
-        Transport = CreateDuplexPipe(_input.Reader, _output.Writer);
+        _input = new Pipe(settings.InputOptions);
+        _output = new Pipe(settings.OutputOptions);
+        Transport = this;
     }
+
+    PipeReader IDuplexPipe.Input => _input.Reader;
+
+    PipeWriter IDuplexPipe.Output => _output.Writer;
+
+    long IDrainWaiter.DrainDeadline => Volatile.Read(ref _drainDeadline);
+
+    bool IDrainWaiter.IsDrained => Volatile.Read(ref _drained) != 0;
+
+    void IDrainWaiter.OnDrainDeadline() => Abort(new ConnectionAbortedException("The peer did not close within the drain timeout."));
 
     /// <summary>The socket, as Kestrel's socket transport offers it (e.g. to read or set a socket option).</summary>
     public Socket Socket => _socket;
 
     /// <summary>The transport's block pool, so a layer above (TLS's decrypted pipes) buffers in it too, as Kestrel offers its pool.</summary>
-    public MemoryPool<byte> MemoryPool => _memoryPool;
+    public MemoryPool<byte> MemoryPool => _settings.MemoryPool;
 
-    public override IFeatureCollection Features
-    {
-        get
-        {
-            IFeatureCollection features = base.Features;
-            if (!_socketFeatureSet)
-            {
-                features.Set<IConnectionSocketFeature>(this);
-                features.Set<IMemoryPoolFeature>(this);
-                _socketFeatureSet = true;
-            }
+    protected override object? GetTransportFeature(Type featureType) =>
+        featureType == typeof(IConnectionSocketFeature) || featureType == typeof(IMemoryPoolFeature) ? this : null;
 
-            return features;
-        }
-    }
+    protected override ReadOnlySpan<Type> TransportFeatureTypes => s_transportFeatureTypes;
 
-    public void Start() => _processing = ProcessAsync();
+    public void Start() => _processing = ReceiveLoopAsync(SendLoopAsync());
 
     public override void Abort(ConnectionAbortedException? abortReason)
     {
         abortReason = AbortReasonOrDefault(abortReason);
-        lock (_abortLock)
+        if (Interlocked.CompareExchange(ref _abortReason, abortReason, null) is not null)
         {
-            if (_abortReason is not null)
-            {
-                return;
-            }
-
-            _abortReason = abortReason;
+            return;
         }
 
         MarkAborted();
@@ -116,29 +86,39 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
         // The protocol is done with both directions; the loops finish what is buffered and close.
         _input.Reader.Complete();
         _output.Writer.Complete();
-        try
+        if (!_processing.IsCompleted)
         {
-            await _processing.WaitAsync(_drainTimeout).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            Abort(new ConnectionAbortedException("The peer did not close within the drain timeout."));
-            await _processing.ConfigureAwait(false);
+            // Waiting for the peer's FIN: one shared sweep aborts us if it does not come in time (no timer per socket).
+            DrainDeadlines deadlines = _settings.DrainDeadlines;
+            if (deadlines.Timeout <= TimeSpan.Zero)
+            {
+                ((IDrainWaiter)this).OnDrainDeadline();
+                await _processing.ConfigureAwait(false);
+            }
+            else
+            {
+                Volatile.Write(ref _drainDeadline, deadlines.DeadlineFromNow());
+                deadlines.Add(this);
+                try
+                {
+                    await _processing.ConfigureAwait(false);
+                }
+                finally
+                {
+                    Volatile.Write(ref _drained, 1);
+                    deadlines.Remove(this);
+                }
+            }
         }
 
         _receiveArgs.Dispose();
     }
 
-    private async Task ProcessAsync()
-    {
-        Task receiving = ReceiveLoopAsync();
-        Task sending = SendLoopAsync();
-        await receiving.ConfigureAwait(false);
-        await sending.ConfigureAwait(false);
-        _socket.Dispose();
-    }
-
-    private async Task ReceiveLoopAsync()
+    /// <summary>
+    /// Fills the input pipe until the peer or the protocol is done, then waits for <paramref name="sending"/> and
+    /// closes the socket: one task (and one state machine) for the connection's whole life besides the send loop.
+    /// </summary>
+    private async Task ReceiveLoopAsync(Task sending)
     {
         Exception? error = null;
         PipeWriter input = _input.Writer;
@@ -150,7 +130,7 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
             bool moreLikely = false;
             while (true)
             {
-                if (_waitForData && !moreLikely)
+                if (_settings.WaitForData && !moreLikely)
                 {
                     await _receiveArgs.ReceiveAsync(_socket, Memory<byte>.Empty).ConfigureAwait(false);
                 }
@@ -172,7 +152,7 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
                 // sends. Available > 0 means these receives complete at once; they never wait for the peer.
                 int batched = received;
                 bool fin = false;
-                while (moreLikely && batched < _receiveBatch)
+                while (moreLikely && batched < _settings.ReceiveBatch)
                 {
                     if (_socket.Available == 0)
                     {
@@ -225,6 +205,10 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
             input.Complete(error ?? Volatile.Read(ref _abortReason));
             OnConnectionClosed();
         }
+
+        // SendLoopAsync catches everything itself.
+        await sending.ConfigureAwait(false);
+        _socket.Dispose();
     }
 
     private void LogFinUnlessAborted()

@@ -10,8 +10,7 @@ internal sealed class SocketConnectionListener : IConnectionListener, IListenerH
 {
     private readonly EndPoint _requested;
     private readonly SocketTransportOptions _options;
-    private readonly TransportListenOptions _limits;
-    private readonly BlockMemoryPool _memoryPool;
+    private readonly SocketConnectionSettings _connectionSettings;
     private readonly ILogger _logger;
     private readonly SocketMetrics _metrics;
     // Accept failures are retried, never thrown: one accept loop at a time owns this, as IConnectionListener intends.
@@ -22,12 +21,11 @@ internal sealed class SocketConnectionListener : IConnectionListener, IListenerH
     private int _unbound;
 
     public SocketConnectionListener(EndPoint endpoint, SocketTransportOptions options, TransportListenOptions limits, BlockMemoryPool memoryPool,
-        ILogger logger, SocketMetrics metrics, TimeProvider time)
+        ILogger logger, SocketMetrics metrics, TimeProvider time, DrainDeadlines drainDeadlines)
     {
         _requested = endpoint;
         _options = options;
-        _limits = limits;
-        _memoryPool = memoryPool;
+        _connectionSettings = new SocketConnectionSettings(options, limits, memoryPool, logger, drainDeadlines);
         _logger = logger;
         _metrics = metrics;
         _backoff = new RetryBackoff(time, OnAcceptRecovered);
@@ -155,7 +153,7 @@ internal sealed class SocketConnectionListener : IConnectionListener, IListenerH
                 accepted.NoDelay = true;
             }
 
-            var connection = new SocketConnection(accepted, _options, _limits, _memoryPool, _logger);
+            var connection = new SocketConnection(accepted, _connectionSettings);
             connection.Start();
             return connection;
         }

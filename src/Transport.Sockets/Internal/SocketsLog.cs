@@ -35,6 +35,9 @@ internal static partial class SocketsLog
     [LoggerMessage(10, LogLevel.Warning, "Accepting connections on {EndPoint} again after {Failures} failed attempts over {DurationSeconds:0.###} s.")]
     public static partial void AcceptRecovered(ILogger logger, string endPoint, long failures, double durationSeconds);
 
+    [LoggerMessage(11, LogLevel.Error, "Aborting connections that outlived the drain timeout failed; the sweep goes on.")]
+    public static partial void DrainSweepFailed(ILogger logger, Exception exception);
+
     // The memory pool's events are numbered from 120: 100 is the connection base class's callback-failure event, logged in this category too.
     [LoggerMessage(120, LogLevel.Debug, "The buffer pool released {ReleasedKiB} KiB of blocks unused for a trim period; it holds {HeldKiB} KiB.")]
     public static partial void MemoryPoolTrimmed(ILogger logger, long releasedKiB, long heldKiB);
