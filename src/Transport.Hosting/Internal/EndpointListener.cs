@@ -74,6 +74,9 @@ internal sealed class EndpointListener
 
     public void Start() => _acceptLoop = AcceptLoopAsync();
 
+    /// <summary>Whether the accept loop started and has not ended (the systemd watchdog pings only while every one runs).</summary>
+    public bool AcceptLoopRunning => !_acceptLoop.IsCompleted;
+
     public async Task UnbindAsync(CancellationToken cancellationToken)
     {
         // First, so that an accept loop waiting out a retry delay, or on a transport that throws, ends now.

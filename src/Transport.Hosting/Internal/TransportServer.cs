@@ -163,6 +163,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         {
             MaxReadBufferSize = limits.MaxReadBufferSize ?? global.MaxReadBufferSize ?? TransportListenOptions.DefaultMaxReadBufferSize,
             MaxWriteBufferSize = limits.MaxWriteBufferSize ?? global.MaxWriteBufferSize ?? TransportListenOptions.DefaultMaxWriteBufferSize,
+            ReusePort = endpoint.ReusePort ?? options.EndpointDefaults.ReusePort ?? false,
         };
         long? maxConnections = limits.MaxConcurrentConnections ?? global.MaxConcurrentConnections;
         TimeSpan shutdownTimeout = limits.ShutdownTimeout ?? global.ShutdownTimeout ?? TransportLimits.DefaultShutdownTimeout;
@@ -171,7 +172,8 @@ internal sealed class TransportServer : IHostedService, ITransportServer
             _middleware, _services, protocol, protocolName, _logger, _metrics, _time, _owned, idle, IdleTimeout(endpoint, options), out string pipeline);
         TransportLog.Pipeline(_logger, name, pipeline + Tls.AlpnProtocolSelector.Describe(endpoint.Protocols, protocolName));
 
-        IReadOnlyList<EndPoint> addresses = TransportUrl.ParseListenEndPoints(url);
+        IReadOnlyList<EndPoint> addresses = Systemd.InheritedSockets.ParseListenEndPoints($"{_path.Path}:Endpoints:{name}", url, _logger, name);
+        application = Systemd.InheritedSockets.StopHostAfterAcceptedConnection(addresses, application, _services, _logger, name);
         foreach (EndPoint address in addresses)
         {
             ITransportFactory transport = _transports.ForBind(address)!;

@@ -42,6 +42,15 @@ internal sealed class SocketConnectionListener : IConnectionListener
     public void Bind()
     {
         Socket socket;
+        if (_requested is InheritedSocketEndPoint inherited)
+        {
+            // Bound and listening already, by whoever started us; _socketFile stays null: a socket file we did not create is never unlinked.
+            _listenSocket = inherited.Socket;
+            EndPoint = inherited.Socket.LocalEndPoint ?? _requested;
+            DescriptorReserve.Enable();
+            return;
+        }
+
         if (_requested is UnixDomainSocketEndPoint unix)
         {
             string path = unix.ToString();
@@ -56,6 +65,11 @@ internal sealed class SocketConnectionListener : IConnectionListener
             if (ip.Address.Equals(IPAddress.IPv6Any))
             {
                 socket.DualMode = true;
+            }
+
+            if (_limits.ReusePort)
+            {
+                ReusePort.Enable(socket);
             }
         }
 

@@ -27,11 +27,12 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
     private int _unbound;
     private int _closed;
 
-    public UdpConnectionListener(UdpEndPoint endpoint, UdpTransportOptions options, ILogger logger, UdpMetrics metrics)
+    // The socket is bound already (UdpListenSocket.Bind, or inherited); the listener owns it from here.
+    public UdpConnectionListener(Socket socket, UdpTransportOptions options, ILogger logger, UdpMetrics metrics)
     {
         _options = options;
         _logger = logger;
-        _socket = UdpListenSocket.Bind(endpoint, options);
+        _socket = socket;
         EndPoint = new UdpEndPoint(_socket.LocalEndPoint!);
         _name = EndPoint.ToString()!;
         _metrics = metrics.For(EndPoint);
