@@ -114,6 +114,31 @@ public sealed class SystemdActivationTests : IAsyncLifetime
         await NextNotificationAsync(m => m.Contains("STOPPING=1", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task Watchdog_IsPingedAtHalfWATCHDOG_USEC_WhileServing()
+    {
+        // env(1) sets the variables and execs dotnet: WATCHDOG_PID is then the host's own pid, as systemd sets it.
+        await using ExampleProcess host = ExampleProcess.StartProgram("/usr/bin/env", [
+            "NOTIFY_SOCKET=" + _notifyName, "WATCHDOG_USEC=400000",
+            "dotnet", ExampleProcess.AssemblyPath("EchoHost"),
+            "--Transport:Endpoints:tcp:Url=tcp://127.0.0.1:0",
+            "--Transport:Endpoints:unix:Url=unix:" + Path.Combine(_directory, "echo.sock"),
+            "--Transport:Endpoints:udp:Url=udp://127.0.0.1:0",
+        ]);
+
+        await NextNotificationAsync(m => m.Contains("READY=1", StringComparison.Ordinal));
+        int pings = 0;
+        while (pings < 3)
+        {
+            await NextNotificationAsync(m => m == "WATCHDOG=1");
+            _notifications.RemoveAll(m => m == "WATCHDOG=1");
+            pings++;
+        }
+
+        Assert.Contains(host.Output, l => l.Contains("WATCHDOG=1 every 0.2 s", StringComparison.Ordinal));
+        Assert.Equal(0, await host.StopAsync());
+    }
+
     private async Task<string> NextNotificationAsync(Func<string, bool> match)
     {
         foreach (string seen in _notifications)
