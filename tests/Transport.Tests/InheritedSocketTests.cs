@@ -253,6 +253,23 @@ public sealed class InheritedSocketTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TwoEndpointsOnOneDescriptor_FailAtStart_NamingBoth()
+    {
+        using Socket listening = Listening(AddressFamily.InterNetwork);
+        int fd = Fd(listening);
+
+        OptionsValidationException ex = await ConfiguredHost.StartFailsAsync(new()
+        {
+            ["Transport:Endpoints:a:Url"] = $"fd:{fd}",
+            ["Transport:Endpoints:a:Protocol"] = "echo",
+            ["Transport:Endpoints:b:Url"] = $"fd:{fd}",
+            ["Transport:Endpoints:b:Protocol"] = "echo",
+        });
+
+        Assert.Contains($"Transport:Endpoints:b:Url 'fd:{fd}' is the same socket (descriptor {fd}) as endpoint 'a'", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task SystemdNameNotPassed_FailsAtStart_NamingKeyAndValue()
     {
         OptionsValidationException ex = await ConfiguredHost.StartFailsAsync(Endpoint("systemd:web"));

@@ -186,7 +186,19 @@ internal sealed class TransportServerOptionsValidator(
         if (Systemd.InheritedSockets.IsInheritedUrl(url))
         {
             // Resolved and inspected here, taken over at bind; the transport is the socket's: stream or datagram.
-            _ = Systemd.InheritedSockets.Validate(prefix, url, failures);
+            if (Systemd.InheritedSockets.Validate(prefix, url, failures, out int fd) is not null)
+            {
+                var descriptor = new InheritedDescriptor(fd);
+                if (owners.TryGetValue(descriptor, out string? owner))
+                {
+                    failures.Add($"{prefix}:Url '{url}' is the same socket (descriptor {fd}) as endpoint '{owner}'; each endpoint needs its own.");
+                }
+                else
+                {
+                    owners[descriptor] = key;
+                }
+            }
+
             return;
         }
 
@@ -228,6 +240,16 @@ internal sealed class TransportServerOptionsValidator(
                 owners[endpoint] = key;
             }
         }
+    }
+
+    /// <summary>An inherited descriptor as a key among the endpoints' addresses: one socket, one endpoint.</summary>
+    private sealed class InheritedDescriptor(int fd) : EndPoint
+    {
+        public int Fd { get; } = fd;
+
+        public override bool Equals(object? obj) => obj is InheritedDescriptor other && other.Fd == Fd;
+
+        public override int GetHashCode() => Fd;
     }
 
     private static bool IsDatagramUrl(string? url) => Systemd.InheritedSockets.IsDatagram(url);

@@ -43,11 +43,10 @@ internal static class InheritedSockets
 
     /// <summary>
     /// Checks an inherited endpoint's URL at validation: the descriptor exists and is a socket Transport can serve.
-    /// Returns its kind (null when a failure was added), so the caller can apply the datagram rules.
+    /// Returns its kind (null when a failure was added) and its descriptor, so that two endpoints cannot take over one socket.
     /// </summary>
-    public static InheritedSocketKind? Validate(string prefix, string url, List<string> failures)
+    public static InheritedSocketKind? Validate(string prefix, string url, List<string> failures, out int fd)
     {
-        int fd;
         string? problem;
         try
         {
@@ -59,6 +58,7 @@ internal static class InheritedSockets
         }
         catch (FormatException ex)
         {
+            fd = -1;
             failures.Add($"{prefix}:Url {ex.Message} Accepted: {TransportUrl.AcceptedListenForms}.");
             return null;
         }
