@@ -26,6 +26,14 @@ public sealed class TransportListenOptions
     /// <remarks>Defaults to 64 KiB. 0 means no limit.</remarks>
     public long MaxWriteBufferSize { get; set; } = DefaultMaxWriteBufferSize;
 
+    /// <summary>
+    /// Whether to set <c>SO_REUSEPORT</c> on the socket before binding, so that several processes (or listeners) can
+    /// bind the same TCP or UDP address and the kernel spreads connections and peers among them. Linux only; ignored by
+    /// transports without ports (Unix sockets, memory) and by sockets taken over rather than bound.
+    /// </summary>
+    /// <remarks>Defaults to false.</remarks>
+    public bool ReusePort { get; set; }
+
     /// <summary>The PROXY protocol policy of a datagram endpoint, applied by the UDP transport per datagram; null for none.</summary>
     internal Internal.DatagramProxyProtocol? DatagramProxyProtocol { get; set; }
 }

@@ -6,14 +6,16 @@ namespace Transport;
 
 /// <summary>
 /// Parses and formats the endpoint URLs used in configuration: <c>tcp://host:port</c>,
-/// <c>unix:/absolute/path</c> and <c>memory://name</c>.
+/// <c>unix:/absolute/path</c> and <c>memory://name</c>; <c>systemd:NAME</c> and <c>fd:N</c> name inherited sockets,
+/// which the host resolves (<see cref="InheritedSocketEndPoint"/>).
 /// </summary>
 public static class TransportUrl
 {
     /// <summary>The URL forms a listener accepts, for error messages.</summary>
     public const string AcceptedListenForms =
         "tcp://HOST:PORT (HOST: an IPv4 address, [IPv6 address], localhost or * for any; PORT: 0-65535, 0 picks a free port), " +
-        "udp://HOST:PORT (as tcp), unix:/absolute/path, memory://name";
+        "udp://HOST:PORT (as tcp), unix:/absolute/path, memory://name, " +
+        "systemd:NAME (a socket systemd passed, by its FileDescriptorName), fd:N (an inherited socket descriptor, 3 or more)";
 
     /// <summary>
     /// Parses a URL into the endpoints a listener binds (<c>udp://</c> gives <see cref="UdpEndPoint"/>s). <c>localhost</c> gives the IPv4 and IPv6 loopback
@@ -67,9 +69,52 @@ public static class TransportUrl
             "unix" => [ParseUnix(url, rest)],
             "memory" => [ParseMemory(url, rest)],
             "udp" => [.. ParseTcp(url, rest, listen, "udp").Select(static e => new UdpEndPoint(e))],
+            "systemd" or "fd" => throw InheritedNotParsed(url),
             _ => throw Bad(url, $"unknown scheme '{scheme}'"),
         };
     }
+
+    /// <summary>
+    /// Whether <paramref name="url"/> names an inherited socket: <c>systemd:NAME</c> (<paramref name="name"/> set) or
+    /// <c>fd:N</c> (<paramref name="fileDescriptor"/> set, else -1).
+    /// </summary>
+    /// <exception cref="FormatException">The scheme is <c>systemd</c> or <c>fd</c> but the rest is malformed.</exception>
+    internal static bool TryParseInherited(string url, out string? name, out int fileDescriptor)
+    {
+        ArgumentNullException.ThrowIfNull(url);
+        name = null;
+        fileDescriptor = -1;
+        string trimmed = url.Trim();
+        if (trimmed.StartsWith("systemd:", StringComparison.OrdinalIgnoreCase))
+        {
+            string rest = trimmed["systemd:".Length..];
+            // systemd's own rule for FileDescriptorName=: 1 to 255 printable ASCII characters, no ':'.
+            if (rest.Length is 0 or > 255 || rest.Any(static c => c is < ' ' or > '~' or ':'))
+            {
+                throw Bad(url, "expected systemd:NAME, NAME as in the socket unit's FileDescriptorName= (1 to 255 printable ASCII characters, no ':')");
+            }
+
+            name = rest;
+            return true;
+        }
+
+        if (trimmed.StartsWith("fd:", StringComparison.OrdinalIgnoreCase))
+        {
+            string rest = trimmed["fd:".Length..];
+            if (!int.TryParse(rest, NumberStyles.None, CultureInfo.InvariantCulture, out int fd) || fd < 3)
+            {
+                throw Bad(url, $"expected fd:N with N a descriptor number of 3 or more (0, 1 and 2 are stdin, stdout and stderr), not '{rest}'");
+            }
+
+            fileDescriptor = fd;
+            return true;
+        }
+
+        return false;
+    }
+
+    private static NotSupportedException InheritedNotParsed(string url) =>
+        new($"'{url}' names an inherited socket, not an address: the host (AddTransport) takes it over at start.");
 
     private static EndPoint[] ParseTcp(string url, string rest, bool listen, string scheme = "tcp")
     {

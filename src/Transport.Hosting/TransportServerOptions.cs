@@ -49,6 +49,13 @@ public sealed class TransportEndpointDefaults
 
     /// <summary>PROXY protocol values for every endpoint that does not set them itself; a <c>Mode</c> here applies to every endpoint.</summary>
     public TransportProxyProtocolOptions ProxyProtocol { get; set; } = new();
+
+    /// <summary>
+    /// <see cref="TransportEndpointOptions.ReusePort"/> for every <c>tcp://</c> and <c>udp://</c> endpoint that does not
+    /// set it itself (Unix, memory and inherited endpoints have no port to share and are left alone).
+    /// </summary>
+    /// <remarks>Defaults to false.</remarks>
+    public bool? ReusePort { get; set; }
 }
 
 /// <summary>What the host does at start with a configuration key under <c>Transport</c> that no option has.</summary>
@@ -71,9 +78,18 @@ public sealed class TransportEndpointOptions
 {
     /// <summary>
     /// Where to listen: <c>tcp://HOST:PORT</c> (an IP address, <c>[IPv6]</c>, <c>localhost</c> or <c>*</c>; port 0
-    /// picks a free port), <c>unix:/absolute/path</c> or <c>memory://name</c>.
+    /// picks a free port), <c>udp://HOST:PORT</c>, <c>unix:/absolute/path</c> or <c>memory://name</c>; or a socket
+    /// inherited from the process that started this one: <c>systemd:NAME</c> (the socket unit's <c>FileDescriptorName=</c>)
+    /// or <c>fd:N</c>.
     /// </summary>
     public string? Url { get; set; }
+
+    /// <summary>
+    /// Sets <c>SO_REUSEPORT</c> before binding, so that several processes can listen on the same <c>tcp://</c> or
+    /// <c>udp://</c> address and the kernel spreads new connections (and UDP peers) among them. Linux only.
+    /// </summary>
+    /// <remarks>Defaults to <see cref="TransportEndpointDefaults.ReusePort"/>, else false.</remarks>
+    public bool? ReusePort { get; set; }
 
     /// <summary>The name of a protocol registered with <c>AddProtocol</c>.</summary>
     public string? Protocol { get; set; }

@@ -97,6 +97,8 @@ public static class TransportServiceCollectionExtensions
         services.TryAddSingleton<TransportServer>();
         services.TryAddSingleton<ITransportServer>(static sp => sp.GetRequiredService<TransportServer>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, TransportServer>(static sp => sp.GetRequiredService<TransportServer>()));
+        // sd_notify (READY, STATUS, STOPPING, EXTEND_TIMEOUT_USEC, WATCHDOG): does nothing unless NOTIFY_SOCKET is set.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, Internal.Systemd.SystemdNotifier>());
         services.TryAddSingleton(new TransportConfigurationPath("Transport"));
         var builder = new TransportBuilder(services);
         builder.AddConnectionMiddleware<LoggingConnectionMiddleware, ConnectionLoggingOptions>(LoggingConnectionMiddleware.Name, ConnectionLoggingOptions.Bind);

@@ -54,7 +54,9 @@ public sealed class SocketTransportFactory : ITransportFactory, Transport.Intern
     public string Name => "socket";
 
     /// <inheritdoc />
-    public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint or UnixDomainSocketEndPoint;
+    /// <remarks>An <see cref="InheritedSocketEndPoint"/> it takes over when its socket is a TCP or Unix stream socket.</remarks>
+    public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint or UnixDomainSocketEndPoint
+        or InheritedSocketEndPoint { Socket: { SocketType: SocketType.Stream, AddressFamily: AddressFamily.InterNetwork or AddressFamily.InterNetworkV6 or AddressFamily.Unix } };
 
     /// <inheritdoc />
     public bool CanConnect(EndPoint endpoint) => endpoint is IPEndPoint or UnixDomainSocketEndPoint or DnsEndPoint;
@@ -74,6 +76,17 @@ public sealed class SocketTransportFactory : ITransportFactory, Transport.Intern
         }
 
         cancellationToken.ThrowIfCancellationRequested();
+        if (endpoint is InheritedSocketEndPoint { IsListening: false } inherited)
+        {
+            // systemd's Accept=yes: one connection, already accepted.
+            if (inherited.Socket.RemoteEndPointOrNull() is null)
+            {
+                throw new IOException($"{inherited.Url}: the inherited stream socket neither listens nor is connected.");
+            }
+
+            return new ValueTask<IConnectionListener>(new AcceptedSocketListener(inherited, _options, options, _memoryPool, _logger, _drainDeadlines));
+        }
+
         var listener = new SocketConnectionListener(endpoint, _options, options, _memoryPool, _logger, _metrics, TimeProvider.System, _drainDeadlines);
         listener.Bind();
         return new ValueTask<IConnectionListener>(listener);

@@ -39,7 +39,9 @@ public sealed class UdpTransportFactory : ITransportFactory, Transport.Internal.
     public string Name => "udp";
 
     /// <inheritdoc />
-    public bool CanBind(EndPoint endpoint) => endpoint is UdpEndPoint { Address: IPEndPoint };
+    /// <remarks>An <see cref="InheritedSocketEndPoint"/> it takes over when its socket is an IPv4 or IPv6 datagram socket.</remarks>
+    public bool CanBind(EndPoint endpoint) => endpoint is UdpEndPoint { Address: IPEndPoint }
+        or InheritedSocketEndPoint { Socket: { SocketType: SocketType.Dgram, AddressFamily: AddressFamily.InterNetwork or AddressFamily.InterNetworkV6 } };
 
     /// <inheritdoc />
     public bool CanConnect(EndPoint endpoint) => endpoint is UdpEndPoint;
@@ -58,7 +60,10 @@ public sealed class UdpTransportFactory : ITransportFactory, Transport.Internal.
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        return new ValueTask<IConnectionListener>(new UdpConnectionListener((UdpEndPoint)endpoint, _options, _logger, _metrics, options));
+        Socket socket = endpoint is InheritedSocketEndPoint inherited
+            ? inherited.Socket
+            : UdpListenSocket.Bind((UdpEndPoint)endpoint, _options, options?.ReusePort ?? false);
+        return new ValueTask<IConnectionListener>(new UdpConnectionListener(socket, _options, _logger, _metrics, options));
     }
 
     /// <inheritdoc />

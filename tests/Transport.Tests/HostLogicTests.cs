@@ -98,7 +98,8 @@ public sealed class HostLogicTests
         services.AddTransport();
 
         Assert.Single(services, d => d.ServiceType == typeof(EchoProtocol));
-        Assert.Single(services, d => d.ServiceType == typeof(IHostedService));
+        // The server and the systemd notifier, each once.
+        Assert.Equal(2, services.Count(d => d.ServiceType == typeof(IHostedService)));
         InvalidOperationException ex = Assert.Throws<InvalidOperationException>(() => builder.AddProtocol<OtherProtocol>("echo"));
         Assert.Contains("'echo' is already registered", ex.Message, StringComparison.Ordinal);
     }

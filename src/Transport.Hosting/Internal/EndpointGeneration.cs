@@ -55,6 +55,10 @@ internal sealed class EndpointGeneration
     public EndpointGeneration ForAddress(System.Net.EndPoint? endpoint) =>
         new(_name, Application, ProtocolName, MaxConnections, ShutdownTimeout, endpoint, _owned, _logger) { ConnectionSpans = ConnectionSpans, _shared = Owner };
 
+    /// <summary>This generation serving connections with <paramref name="application"/> instead (systemd's Accept=yes wraps it); it counts connections in this one.</summary>
+    public EndpointGeneration WithApplication(ConnectionDelegate application) =>
+        new(_name, application, ProtocolName, MaxConnections, ShutdownTimeout, null, _owned, _logger) { ConnectionSpans = ConnectionSpans, _shared = Owner };
+
     private EndpointGeneration Owner => _shared ?? this;
 
     /// <summary>Counts a connection in; false once the generation's resources are released (read the current one again).</summary>

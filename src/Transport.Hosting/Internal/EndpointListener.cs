@@ -80,6 +80,9 @@ internal sealed class EndpointListener
     /// <summary>Serves new connections with <paramref name="generation"/>; open ones finish on the one they were accepted with.</summary>
     public void Apply(EndpointGeneration generation) => Volatile.Write(ref _generation, generation.ForAddress(_listener.EndPoint));
 
+    /// <summary>Whether the accept loop started and has not ended (the systemd watchdog pings only while every one runs).</summary>
+    public bool AcceptLoopRunning => !_acceptLoop.IsCompleted;
+
     public async Task UnbindAsync(CancellationToken cancellationToken)
     {
         // First, so that an accept loop waiting out a retry delay, or on a transport that throws, ends now.

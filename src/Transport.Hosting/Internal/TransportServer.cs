@@ -218,6 +218,7 @@ internal sealed partial class TransportServer : IHostedService, ITransportServer
         {
             MaxReadBufferSize = limits.MaxReadBufferSize ?? global.MaxReadBufferSize ?? TransportListenOptions.DefaultMaxReadBufferSize,
             MaxWriteBufferSize = limits.MaxWriteBufferSize ?? global.MaxWriteBufferSize ?? TransportListenOptions.DefaultMaxWriteBufferSize,
+            ReusePort = endpoint.ReusePort ?? options.EndpointDefaults.ReusePort ?? false,
         };
         if ((endpoint.Url ?? "").Trim().StartsWith("udp:", StringComparison.OrdinalIgnoreCase)
             && ProxyProtocol.ProxyProtocolSettings.Resolve(endpoint, options.EndpointDefaults, $"{_path.Path}:Endpoints:{name}", _path.Path, []) is { } proxy)
@@ -257,7 +258,12 @@ internal sealed partial class TransportServer : IHostedService, ITransportServer
     private async Task BindEndpointAsync(string name, string url, EndpointGeneration generation, TransportListenOptions listenOptions,
         IReadOnlyCollection<EndPoint> held, List<EndpointListener> bound, CancellationToken cancellationToken)
     {
-        IReadOnlyList<EndPoint> addresses = TransportUrl.ParseListenEndPoints(url);
+        IReadOnlyList<EndPoint> addresses = Systemd.InheritedSockets.ParseListenEndPoints($"{_path.Path}:Endpoints:{name}", url, _logger, name);
+        ConnectionDelegate application = Systemd.InheritedSockets.StopHostAfterAcceptedConnection(addresses, generation.Application, _services, _logger, name);
+        if (!ReferenceEquals(application, generation.Application))
+        {
+            generation = generation.WithApplication(application);
+        }
         foreach (EndPoint address in addresses)
         {
             if (held.Contains(address))

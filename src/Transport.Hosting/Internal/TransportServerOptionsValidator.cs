@@ -45,6 +45,7 @@ internal sealed class TransportServerOptionsValidator(
         }
 
         ValidateLimits($"{root}:Limits", options.Limits, failures);
+        ValidateReusePort($"{root}:EndpointDefaults:{nameof(TransportEndpointDefaults.ReusePort)}", options.EndpointDefaults.ReusePort, null, failures);
         if (options.DrainDelay is { } drainDelay && drainDelay < TimeSpan.Zero)
         {
             failures.Add($"{root}:DrainDelay must not be negative (was {drainDelay}); 00:00:00 or unset means none.");
@@ -61,6 +62,7 @@ internal sealed class TransportServerOptionsValidator(
         {
             string prefix = $"{root}:Endpoints:{key}";
             ValidateUrl(prefix, key, endpoint.Url, owners, failures);
+            ValidateReusePort($"{prefix}:{nameof(TransportEndpointOptions.ReusePort)}", endpoint.ReusePort, endpoint.Url, failures);
 
             ProtocolRegistration? protocol = protocols.FirstOrDefault(p => string.Equals(p.Name, endpoint.Protocol, StringComparison.OrdinalIgnoreCase));
             if (string.IsNullOrWhiteSpace(endpoint.Protocol))
@@ -88,6 +90,7 @@ internal sealed class TransportServerOptionsValidator(
         .Map(nameof(TransportServerOptions.Endpoints), new ConfigurationSchema()
             .Text(nameof(TransportEndpointOptions.Url))
             .Text(nameof(TransportEndpointOptions.Protocol))
+            .TrueOrFalse(nameof(TransportEndpointOptions.ReusePort))
             // ALPN names are the keys, protocol names the values: checked by Tls.AlpnProtocolSelector.Validate.
             .Text(nameof(TransportEndpointOptions.Protocols))
             .Section(nameof(TransportEndpointOptions.Limits), s_limits)
@@ -97,7 +100,8 @@ internal sealed class TransportServerOptionsValidator(
             .Text(nameof(TransportEndpointOptions.Middleware)))
         .Section(nameof(TransportServerOptions.EndpointDefaults), new ConfigurationSchema()
             .Section(nameof(TransportEndpointDefaults.Tls), TlsKeys())
-            .Section(nameof(TransportEndpointDefaults.ProxyProtocol), ProxyProtocolKeys()))
+            .Section(nameof(TransportEndpointDefaults.ProxyProtocol), ProxyProtocolKeys())
+            .TrueOrFalse(nameof(TransportEndpointDefaults.ReusePort)))
         .Section(nameof(TransportServerOptions.Limits), s_limits)
         .Section(nameof(TransportServerOptions.Telemetry), new ConfigurationSchema()
             .TrueOrFalse(nameof(TransportTelemetryOptions.ConnectionSpans)))
@@ -179,6 +183,25 @@ internal sealed class TransportServerOptionsValidator(
             return;
         }
 
+        if (Systemd.InheritedSockets.IsInheritedUrl(url))
+        {
+            // Resolved and inspected here, taken over at bind; the transport is the socket's: stream or datagram.
+            if (Systemd.InheritedSockets.Validate(prefix, url, failures, out int fd) is not null)
+            {
+                var descriptor = new InheritedDescriptor(fd);
+                if (owners.TryGetValue(descriptor, out string? owner))
+                {
+                    failures.Add($"{prefix}:Url '{url}' is the same socket (descriptor {fd}) as endpoint '{owner}'; each endpoint needs its own.");
+                }
+                else
+                {
+                    owners[descriptor] = key;
+                }
+            }
+
+            return;
+        }
+
         IReadOnlyList<EndPoint> endpoints;
         try
         {
@@ -219,8 +242,36 @@ internal sealed class TransportServerOptionsValidator(
         }
     }
 
-    private static bool IsDatagramUrl(string? url) =>
-        url is not null && url.TrimStart().StartsWith("udp:", StringComparison.OrdinalIgnoreCase);
+    /// <summary>An inherited descriptor as a key among the endpoints' addresses: one socket, one endpoint.</summary>
+    private sealed class InheritedDescriptor(int fd) : EndPoint
+    {
+        public int Fd { get; } = fd;
+
+        public override bool Equals(object? obj) => obj is InheritedDescriptor other && other.Fd == Fd;
+
+        public override int GetHashCode() => Fd;
+    }
+
+    private static bool IsDatagramUrl(string? url) => Systemd.InheritedSockets.IsDatagram(url);
+
+    /// <summary>ReusePort: Linux, and only where there is a port to share (tcp://, udp://).</summary>
+    private static void ValidateReusePort(string key, bool? value, string? url, List<string> failures)
+    {
+        if (value != true)
+        {
+            return;
+        }
+
+        if (!OperatingSystem.IsLinux())
+        {
+            failures.Add($"{key} is true but SO_REUSEPORT is supported on Linux only; remove it or set it to false.");
+        }
+        else if (url is not null && !url.TrimStart().StartsWith("tcp:", StringComparison.OrdinalIgnoreCase)
+            && !url.TrimStart().StartsWith("udp:", StringComparison.OrdinalIgnoreCase))
+        {
+            failures.Add($"{key} is true but the endpoint's Url '{url}' has no port to share: ReusePort applies to tcp:// and udp:// only (an inherited socket is bound already).");
+        }
+    }
 
     private static void ValidateLimits(string prefix, TransportLimits limits, List<string> failures)
     {

@@ -19,6 +19,7 @@ internal sealed class SocketConnectionListener : IConnectionListener, IListenerH
     private Socket? _listenSocket;
     private string? _socketFile;
     private int _unbound;
+    private readonly bool _reusePort;
 
     public SocketConnectionListener(EndPoint endpoint, SocketTransportOptions options, TransportListenOptions limits, BlockMemoryPool memoryPool,
         ILogger logger, SocketMetrics metrics, TimeProvider time, DrainDeadlines drainDeadlines)
@@ -26,6 +27,7 @@ internal sealed class SocketConnectionListener : IConnectionListener, IListenerH
         _requested = endpoint;
         _options = options;
         _connectionSettings = new SocketConnectionSettings(options, limits, memoryPool, logger, drainDeadlines);
+        _reusePort = limits.ReusePort;
         _logger = logger;
         _metrics = metrics;
         _backoff = new RetryBackoff(time, OnAcceptRecovered);
@@ -43,6 +45,15 @@ internal sealed class SocketConnectionListener : IConnectionListener, IListenerH
     public void Bind()
     {
         Socket socket;
+        if (_requested is InheritedSocketEndPoint inherited)
+        {
+            // Bound and listening already, by whoever started us; _socketFile stays null: a socket file we did not create is never unlinked.
+            _listenSocket = inherited.Socket;
+            EndPoint = inherited.Socket.LocalEndPoint ?? _requested;
+            DescriptorReserve.Enable();
+            return;
+        }
+
         if (_requested is UnixDomainSocketEndPoint unix)
         {
             string path = unix.ToString();
@@ -57,6 +68,11 @@ internal sealed class SocketConnectionListener : IConnectionListener, IListenerH
             if (ip.Address.Equals(IPAddress.IPv6Any))
             {
                 socket.DualMode = true;
+            }
+
+            if (_reusePort)
+            {
+                ReusePort.Enable(socket);
             }
         }
 

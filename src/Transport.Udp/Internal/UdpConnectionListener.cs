@@ -54,12 +54,13 @@ internal sealed class UdpConnectionListener : IConnectionListener, IDatagramChan
     private TaggedCounter? _proxyMalformed;
     private TaggedCounter? _proxyChecksum;
 
-    public UdpConnectionListener(UdpEndPoint endpoint, UdpTransportOptions options, ILogger logger, UdpMetrics metrics,
+    // The socket is bound already (UdpListenSocket.Bind, or inherited); the listener owns it from here.
+    public UdpConnectionListener(Socket socket, UdpTransportOptions options, ILogger logger, UdpMetrics metrics,
         TransportListenOptions? listenOptions = null)
     {
         _options = options;
         _logger = logger;
-        _socket = UdpListenSocket.Bind(endpoint, options);
+        _socket = socket;
         EndPoint = new UdpEndPoint(_socket.LocalEndPoint!);
         _name = EndPoint.ToString()!;
         _metrics = metrics.For(EndPoint);

@@ -7,7 +7,7 @@ namespace Transport.Udp.Internal;
 /// <summary>Opens and binds the one socket a UDP listener shares among its sessions.</summary>
 internal static class UdpListenSocket
 {
-    public static Socket Bind(UdpEndPoint endpoint, UdpTransportOptions options)
+    public static Socket Bind(UdpEndPoint endpoint, UdpTransportOptions options, bool reusePort)
     {
         var ip = (IPEndPoint)endpoint.Address;
         var socket = new Socket(ip.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
@@ -16,6 +16,11 @@ internal static class UdpListenSocket
             if (ip.Address.Equals(IPAddress.IPv6Any))
             {
                 socket.DualMode = true;
+            }
+
+            if (reusePort)
+            {
+                ReusePort.Enable(socket);
             }
 
             socket.ReceiveBufferSize = options.SocketReceiveBufferSize;

@@ -245,6 +245,5 @@ internal static class EndpointPipeline
             ? "(none: register one with AddConnectionMiddleware)"
             : string.Join(", ", registered.Select(r => r.Name).Order(StringComparer.OrdinalIgnoreCase));
 
-    private static bool IsDatagram(string? url) =>
-        url is not null && url.TrimStart().StartsWith("udp:", StringComparison.OrdinalIgnoreCase);
+    private static bool IsDatagram(string? url) => Systemd.InheritedSockets.IsDatagram(url);
 }
