@@ -98,7 +98,7 @@ internal sealed class TransportServer : IHostedService, ITransportServer
 
         var bound = new List<EndpointListener>();
         TimeSpan shortestIdle = options.Endpoints.Values
-            .Select(e => IdleTimeout(e, options))
+            .SelectMany(e => new[] { IdleTimeout(e, options), MaxConnectionLifetime(e, options) })
             .Where(t => t > TimeSpan.Zero)
             .DefaultIfEmpty(TimeSpan.Zero)
             .Min();
@@ -140,6 +140,9 @@ internal sealed class TransportServer : IHostedService, ITransportServer
     private static TimeSpan IdleTimeout(TransportEndpointOptions endpoint, TransportServerOptions options) =>
         endpoint.Limits.IdleTimeout ?? options.Limits.IdleTimeout ?? TimeSpan.Zero;
 
+    private static TimeSpan MaxConnectionLifetime(TransportEndpointOptions endpoint, TransportServerOptions options) =>
+        endpoint.Limits.MaxConnectionLifetime ?? options.Limits.MaxConnectionLifetime ?? TimeSpan.Zero;
+
     /// <summary>What the endpoints' pipelines hold beyond a connection's life, such as certificate file watchers.</summary>
     private void DisposeOwned()
     {
@@ -168,7 +171,8 @@ internal sealed class TransportServer : IHostedService, ITransportServer
         TimeSpan shutdownTimeout = limits.ShutdownTimeout ?? global.ShutdownTimeout ?? TransportLimits.DefaultShutdownTimeout;
 
         ConnectionDelegate application = EndpointPipeline.Build($"{_path.Path}:Endpoints:{name}", _path.Path, name, endpoint, options.EndpointDefaults,
-            _middleware, _services, protocol, protocolName, _logger, _metrics, _time, _owned, idle, IdleTimeout(endpoint, options), out string pipeline);
+            _middleware, _services, protocol, protocolName, _logger, _metrics, _time, _owned, idle, IdleTimeout(endpoint, options),
+            MaxConnectionLifetime(endpoint, options), out string pipeline);
         TransportLog.Pipeline(_logger, name, pipeline + Tls.AlpnProtocolSelector.Describe(endpoint.Protocols, protocolName));
 
         IReadOnlyList<EndPoint> addresses = TransportUrl.ParseListenEndPoints(url);
