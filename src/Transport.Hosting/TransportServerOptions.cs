@@ -182,4 +182,13 @@ public sealed class TransportLimits
     /// </summary>
     /// <remarks>Defaults to none. <c>00:00:00</c> also means none.</remarks>
     public TimeSpan? IdleTimeout { get; set; }
+
+    /// <summary>
+    /// How long a connection may stay open, busy or not, before it is asked to close
+    /// (<c>IConnectionLifetimeNotificationFeature.RequestClose</c>), then aborted <see cref="IdleCloseGracePeriod"/> later
+    /// if it is still open: so that long-lived clients reconnect now and then, e.g. to spread over new instances behind
+    /// a load balancer or to pick up a rotated certificate.
+    /// </summary>
+    /// <remarks>Defaults to none. <c>00:00:00</c> also means none.</remarks>
+    public TimeSpan? MaxConnectionLifetime { get; set; }
 }

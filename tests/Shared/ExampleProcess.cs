@@ -67,8 +67,14 @@ internal sealed class ExampleProcess : IAsyncDisposable
     public static ExampleProcess StartWithOpenFileLimit(int openFiles, string example, params string[] args) =>
         StartProgram(Tool.RequireOnPath("prlimit"), [$"--nofile={openFiles}:{openFiles}", "dotnet", AssemblyPath(example), .. args]);
 
+    /// <summary>Starts the example with <paramref name="environment"/> set (or, for a null value, removed) in its environment.</summary>
+    public static ExampleProcess StartWithEnvironment(string example, IReadOnlyDictionary<string, string?> environment, params string[] args) =>
+        StartProgram("dotnet", [AssemblyPath(example), .. args], environment);
+
     /// <summary>Starts any program (a long-running client such as <c>redis-cli subscribe</c>) with its output captured by line.</summary>
-    public static ExampleProcess StartProgram(string fileName, params string[] args)
+    public static ExampleProcess StartProgram(string fileName, params string[] args) => StartProgram(fileName, args, null);
+
+    private static ExampleProcess StartProgram(string fileName, string[] args, IReadOnlyDictionary<string, string?>? environment)
     {
         var info = new ProcessStartInfo(fileName)
         {
@@ -80,6 +86,18 @@ internal sealed class ExampleProcess : IAsyncDisposable
         foreach (string arg in args)
         {
             info.ArgumentList.Add(arg);
+        }
+
+        foreach ((string name, string? value) in environment ?? new Dictionary<string, string?>())
+        {
+            if (value is null)
+            {
+                info.Environment.Remove(name);
+            }
+            else
+            {
+                info.Environment[name] = value;
+            }
         }
 
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };

@@ -27,6 +27,7 @@ public static class FuzzTargets
         ["fixed-header"] = FramingTargets.FixedHeader,
         ["message-reader"] = MessageReaderTarget.Run,
         ["transport-url"] = UrlTarget.Run,
+        ["proxy-protocol"] = ProxyProtocolTarget.Run,
     };
 
     /// <summary>The target names.</summary>

@@ -13,7 +13,7 @@ root=$(cd "$here/../.." && pwd)
 work=${FUZZ_WORK:-/tmp/transport-fuzz}
 slice=${FUZZ_SLICE_SECONDS:-120}
 bin=$work/bin
-targets=(http-head resp length-prefixed delimiter line fixed-size fixed-header message-reader transport-url)
+targets=(http-head resp length-prefixed delimiter line fixed-size fixed-header message-reader transport-url proxy-protocol)
 # The assemblies whose code the targets exercise: SharpFuzz rewrites them to report coverage to afl-fuzz.
 instrument=(Transport.Abstractions Transport.Framing Transport.Protocols.Greeting Transport.Protocols.KeyValue)
 

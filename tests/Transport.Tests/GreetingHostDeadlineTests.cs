@@ -16,6 +16,8 @@ public sealed class GreetingHostDeadlineTests
         await using ExampleProcess host = ExampleProcess.Start("GreetingHost",
             "--Transport:Endpoints:http:Url=tcp://127.0.0.1:0",
             "--Transport:Endpoints:unix:Url=unix:" + Path.Combine(directory, "greeting.sock"),
+            "--Transport:Endpoints:https:Url=tcp://127.0.0.1:0",
+            "--DevCertificate:Directory=" + Path.Combine(directory, "dev-certs"),
             "--Greeting:RequestHeadersTimeout=00:00:02",
             "--Greeting:KeepAliveTimeout=00:00:01");
         Match http = await host.WaitForLineAsync(@"^Waiting for connection on http://127\.0\.0\.1:(\d+) …$");

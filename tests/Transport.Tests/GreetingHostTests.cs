@@ -21,7 +21,9 @@ public sealed class GreetingHostTests : IAsyncLifetime
         _socketPath = Path.Combine(_directory, "greeting.sock");
         _host = ExampleProcess.Start("GreetingHost",
             "--Transport:Endpoints:http:Url=tcp://127.0.0.1:0",
-            "--Transport:Endpoints:unix:Url=unix:" + _socketPath);
+            "--Transport:Endpoints:unix:Url=unix:" + _socketPath,
+            "--Transport:Endpoints:https:Url=tcp://127.0.0.1:0",
+            "--DevCertificate:Directory=" + Path.Combine(_directory, "dev-certs"));
         Match http = await _host.WaitForLineAsync(@"^Waiting for connection on http://127\.0\.0\.1:(\d+) …$");
         await _host.WaitForLineAsync("^Waiting for connection on unix:" + Regex.Escape(_socketPath));
         _port = int.Parse(http.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);

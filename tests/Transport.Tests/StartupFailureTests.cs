@@ -76,7 +76,7 @@ public sealed class StartupFailureTests : IDisposable
 
     private static string TcpEndpoint(string example) => example == "GreetingHost" ? "http" : "tcp";
 
-    /// <summary>Runs the host on free addresses of this test's own, so it never touches the defaults (8080, 7007, 6380).</summary>
+    /// <summary>Runs the host on free addresses of this test's own, so it never touches the defaults (8080, 8443, 7007, 6380) or the user's development certificate.</summary>
     private Task<(int ExitCode, byte[] Output, string Error)> RunAsync(string example, string setting)
     {
         List<string> args =
@@ -88,6 +88,12 @@ public sealed class StartupFailureTests : IDisposable
         if (example == "EchoHost")
         {
             args.Add("--Transport:Endpoints:udp:Url=udp://127.0.0.1:0");
+        }
+
+        if (example == "GreetingHost")
+        {
+            args.Add("--Transport:Endpoints:https:Url=tcp://127.0.0.1:0");
+            args.Add("--DevCertificate:Directory=" + Path.Combine(_directory, "dev-certs"));
         }
 
         // Last, so that it overrides the endpoint above when it names the same key.

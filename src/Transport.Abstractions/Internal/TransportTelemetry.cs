@@ -98,6 +98,9 @@ internal static class ConnectionEndReasons
     /// <summary>Reserved for <c>Limits:IdleTimeout</c>: no bytes in either direction for that long.</summary>
     public const string IdleTimeout = "idle_timeout";
 
+    /// <summary><c>Limits:MaxConnectionLifetime</c>: the connection was open that long and was asked to close.</summary>
+    public const string MaxConnectionLifetime = "max_connection_lifetime";
+
     /// <summary>Reserved for the TLS middleware: the handshake failed or timed out.</summary>
     public const string TlsHandshakeFailed = "tls_handshake_failed";
 }

@@ -46,6 +46,8 @@ internal sealed class TransportMetrics
             "Connections closed because the client did not complete the TLS handshake (it failed, or the handshake timeout passed).");
         IdleTimeouts = meter.CreateCounter<long>("transport.connections.idle_timeouts", "{connection}",
             "Connections asked to close (and aborted after a grace period if still open) because no byte moved for Limits:IdleTimeout.");
+        MaxConnectionLifetimes = meter.CreateCounter<long>("transport.connections.max_lifetime_reached", "{connection}",
+            "Connections asked to close (and aborted after a grace period if still open) because they were open for Limits:MaxConnectionLifetime.");
         Tls = new Tls.TlsMetrics(meter, time ?? TimeProvider.System);
         ProxyProtocolRejected = meter.CreateCounter<long>("transport.proxy_protocol.rejected_connections", "{connection}",
             "Connections closed before the protocol because their PROXY protocol header was untrusted, missing, incomplete, too long, malformed, failed its checksum or timed out (error.type).");
@@ -83,11 +85,17 @@ internal sealed class TransportMetrics
     /// <summary>Tagged with <c>transport.endpoint</c> and <c>error.type</c> = <c>idle_timeout</c>.</summary>
     public Counter<long> IdleTimeouts { get; }
 
+    /// <summary>Tagged with <c>transport.endpoint</c> and <c>error.type</c> = <c>max_connection_lifetime</c>.</summary>
+    public Counter<long> MaxConnectionLifetimes { get; }
+
     /// <summary>Tagged with <c>transport.endpoint</c> and <c>error.type</c> (<c>proxy_protocol_*</c>).</summary>
     public Counter<long> ProxyProtocolRejected { get; }
 
     public void CountProxyProtocolRejected(string endpoint, string errorType) =>
         ProxyProtocolRejected.Add(1, new KeyValuePair<string, object?>("transport.endpoint", endpoint), new KeyValuePair<string, object?>("error.type", errorType));
+
+    public void CountMaxConnectionLifetime(string endpoint) =>
+        MaxConnectionLifetimes.Add(1, new KeyValuePair<string, object?>("transport.endpoint", endpoint), new KeyValuePair<string, object?>("error.type", ConnectionEndReasons.MaxConnectionLifetime));
 
     public void CountIdleTimeout(string endpoint) =>
         IdleTimeouts.Add(1, new KeyValuePair<string, object?>("transport.endpoint", endpoint), new KeyValuePair<string, object?>("error.type", "idle_timeout"));
@@ -123,7 +131,7 @@ internal sealed class EndpointTelemetry
         ConnectionEndReasons.ConnectionReset, ConnectionEndReasons.AbortedByApp, ConnectionEndReasons.AppShutdownTimeout,
         ConnectionEndReasons.MaxConcurrentConnectionsExceeded, ConnectionEndReasons.InvalidInput,
         ConnectionEndReasons.ProtocolError, ConnectionEndReasons.IOError, ConnectionEndReasons.IdleTimeout,
-        ConnectionEndReasons.TlsHandshakeFailed,
+        ConnectionEndReasons.TlsHandshakeFailed, ConnectionEndReasons.MaxConnectionLifetime,
     ];
 
     private readonly KeyValuePair<string, object?>[][] _ended;

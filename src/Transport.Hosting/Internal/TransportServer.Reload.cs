@@ -473,6 +473,7 @@ internal sealed partial class TransportServer
         Add(text, "MaxReadBufferSize", limits.MaxReadBufferSize ?? global.MaxReadBufferSize);
         Add(text, "MaxWriteBufferSize", limits.MaxWriteBufferSize ?? global.MaxWriteBufferSize);
         Add(text, "IdleTimeout", limits.IdleTimeout ?? global.IdleTimeout);
+        Add(text, "MaxConnectionLifetime", limits.MaxConnectionLifetime ?? global.MaxConnectionLifetime);
         Add(text, "ConnectionSpans", options.Telemetry.ConnectionSpans);
         if (endpoint.Tls is { } tls)
         {

@@ -175,7 +175,7 @@ internal sealed partial class TransportServer : IHostedService, ITransportServer
     private IdleSweeper? IdleSweeperFor(TransportServerOptions options)
     {
         TimeSpan shortestIdle = options.Endpoints.Values
-            .Select(e => IdleTimeout(e, options))
+            .SelectMany(e => new[] { IdleTimeout(e, options), MaxConnectionLifetime(e, options) })
             .Where(t => t > TimeSpan.Zero)
             .DefaultIfEmpty(TimeSpan.Zero)
             .Min();
@@ -193,6 +193,9 @@ internal sealed partial class TransportServer : IHostedService, ITransportServer
 
         return _idle;
     }
+
+    private static TimeSpan MaxConnectionLifetime(TransportEndpointOptions endpoint, TransportServerOptions options) =>
+        endpoint.Limits.MaxConnectionLifetime ?? options.Limits.MaxConnectionLifetime ?? TimeSpan.Zero;
 
     /// <summary>What the endpoints' pipelines hold beyond a connection's life, such as certificate file watchers.</summary>
     private void DisposeOwned()
@@ -233,7 +236,8 @@ internal sealed partial class TransportServer : IHostedService, ITransportServer
         try
         {
             ConnectionDelegate application = EndpointPipeline.Build($"{_path.Path}:Endpoints:{name}", _path.Path, name, endpoint, options.EndpointDefaults,
-                _middleware, _services, protocol, protocolName, _logger, _metrics, _time, owned, idle, IdleTimeout(endpoint, options), out string pipeline);
+                _middleware, _services, protocol, protocolName, _logger, _metrics, _time, owned, idle, IdleTimeout(endpoint, options),
+                MaxConnectionLifetime(endpoint, options), out string pipeline);
             TransportLog.Pipeline(_logger, name, pipeline + Tls.AlpnProtocolSelector.Describe(endpoint.Protocols, protocolName));
             return new EndpointGeneration(name, application, protocolName, maxConnections, shutdownTimeout, endpoint: null, owned, _logger)
             {

@@ -25,7 +25,8 @@ internal sealed class TransportServerOptionsValidator(
         .Duration(nameof(TransportLimits.ShutdownTimeout))
         .WholeNumber(nameof(TransportLimits.MaxReadBufferSize), is64Bit: true)
         .WholeNumber(nameof(TransportLimits.MaxWriteBufferSize), is64Bit: true)
-        .Duration(nameof(TransportLimits.IdleTimeout));
+        .Duration(nameof(TransportLimits.IdleTimeout))
+        .Duration(nameof(TransportLimits.MaxConnectionLifetime));
 
     /// <summary>The server's own keys under <c>Transport</c>.</summary>
     public static readonly ConfigurationSchema Schema = ServerKeys();
@@ -293,6 +294,11 @@ internal sealed class TransportServerOptionsValidator(
         if (limits.IdleTimeout is { } idle && idle < TimeSpan.Zero)
         {
             failures.Add($"{prefix}:IdleTimeout must not be negative (was {idle}); 00:00:00 or unset means none.");
+        }
+
+        if (limits.MaxConnectionLifetime is { } lifetime && lifetime < TimeSpan.Zero)
+        {
+            failures.Add($"{prefix}:MaxConnectionLifetime must not be negative (was {lifetime}); 00:00:00 or unset means none.");
         }
 
         if (limits.MaxWriteBufferSize is < 0)

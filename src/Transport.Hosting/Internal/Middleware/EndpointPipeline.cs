@@ -60,7 +60,7 @@ internal static class EndpointPipeline
     public static ConnectionDelegate Build(string prefix, string root, string endpointName, TransportEndpointOptions endpoint, TransportEndpointDefaults defaults,
         IReadOnlyList<ConnectionMiddlewareRegistration> registered, IServiceProvider services, ConnectionHandler protocol, string protocolName,
         ILogger logger, TransportMetrics metrics, TimeProvider time, List<IDisposable> owned, IdleSweeper? idle, TimeSpan idleTimeout,
-        out string description)
+        TimeSpan lifetime, out string description)
     {
         var failures = new List<string>();
         var context = new ConnectionMiddlewareContext(endpointName, endpoint.Url ?? "", services);
@@ -110,10 +110,19 @@ internal static class EndpointPipeline
             names.Add(TlsName);
         }
 
-        if (idle is not null && idleTimeout > TimeSpan.Zero)
+        if (idle is not null && (idleTimeout > TimeSpan.Zero || lifetime > TimeSpan.Zero))
         {
-            builder.Use(next => new IdleTimeoutMiddleware(next, endpointName, idleTimeout, idle).OnConnectionAsync);
-            names.Add(IdleTimeoutMiddleware.Name);
+            // One middleware and one sweep entry per connection for both limits.
+            builder.Use(next => new IdleTimeoutMiddleware(next, endpointName, idleTimeout, lifetime, idle).OnConnectionAsync);
+            if (idleTimeout > TimeSpan.Zero)
+            {
+                names.Add(IdleTimeoutMiddleware.Name);
+            }
+
+            if (lifetime > TimeSpan.Zero)
+            {
+                names.Add(IdleTimeoutMiddleware.LifetimeName);
+            }
         }
 
         for (int i = 0; i < endpoint.Middleware.Count; i++)

@@ -8,19 +8,26 @@ using Transport.Internal;
 namespace Transport.Hosting.Internal.Middleware;
 
 /// <summary>
-/// <c>Limits:IdleTimeout</c> for any protocol: the connection's pipes note the time of each read that returns data and
-/// each completed flush; one sweep for the whole server finds the connections idle for too long, asks each to close,
-/// and aborts those still open after the grace period.
+/// <c>Limits:IdleTimeout</c> and <c>Limits:MaxConnectionLifetime</c> for any protocol: with an idle timeout, the
+/// connection's pipes note the time of each read that returns data and each completed flush (without one they are
+/// left as they are); one sweep for the whole server finds the connections idle for too long or older than their
+/// lifetime, asks each to close, and aborts those still open after the grace period.
 /// </summary>
-internal sealed class IdleTimeoutMiddleware(ConnectionDelegate next, string endpoint, TimeSpan timeout, IdleSweeper sweeper)
+internal sealed class IdleTimeoutMiddleware(ConnectionDelegate next, string endpoint, TimeSpan timeout, TimeSpan lifetime, IdleSweeper sweeper)
 {
     public const string Name = "idle-timeout";
+
+    public const string LifetimeName = "max-connection-lifetime";
 
     public async Task OnConnectionAsync(ConnectionContext connection)
     {
         IDuplexPipe transport = connection.Transport;
-        var entry = new IdleSweeper.Entry(connection, endpoint, timeout, sweeper.Time);
-        connection.Transport = new ActivityDuplexPipe(transport, entry);
+        var entry = new IdleSweeper.Entry(connection, endpoint, timeout, lifetime, sweeper.Time);
+        if (timeout > TimeSpan.Zero)
+        {
+            connection.Transport = new ActivityDuplexPipe(transport, entry);
+        }
+
         sweeper.Add(entry);
         try
         {
@@ -114,7 +121,7 @@ internal sealed class IdleTimeoutMiddleware(ConnectionDelegate next, string endp
 }
 
 /// <summary>
-/// The one sweep over every connection with an idle timeout, on one timer for the server. It visits every entry each
+/// The one sweep over every connection with an idle timeout or a maximum lifetime, on one timer for the server. It visits every entry each
 /// time, whatever closing one does: a close or abort can run continuations inline that remove entries, which the
 /// concurrent dictionary's enumeration tolerates; an exception from one entry is logged and the sweep goes on.
 /// </summary>
@@ -159,11 +166,14 @@ internal sealed class IdleSweeper : IDisposable
         }
     }
 
-    internal sealed class Entry(ConnectionContext connection, string endpoint, TimeSpan timeout, TimeProvider time)
+    /// <summary>One connection's clocks; a zero <paramref name="timeout"/> or <paramref name="lifetime"/> is not checked.</summary>
+    internal sealed class Entry(ConnectionContext connection, string endpoint, TimeSpan timeout, TimeSpan lifetime, TimeProvider time)
     {
+        private readonly long _startedAt = time.GetTimestamp();
         private long _lastActivity = time.GetTimestamp();
         private long _closeRequestedAt;
         private int _state;
+        private bool _lifetimeReached;
 
         public ConnectionContext Connection { get; } = connection;
 
@@ -175,27 +185,47 @@ internal sealed class IdleSweeper : IDisposable
         {
             if (_state == 0)
             {
-                if (time.GetElapsedTime(Volatile.Read(ref _lastActivity), now) < timeout)
+                bool idle = timeout > TimeSpan.Zero && time.GetElapsedTime(Volatile.Read(ref _lastActivity), now) >= timeout;
+                bool old = !idle && lifetime > TimeSpan.Zero && time.GetElapsedTime(_startedAt, now) >= lifetime;
+                if (!idle && !old)
                 {
                     return;
                 }
 
                 _state = 1;
                 _closeRequestedAt = now;
-                sweeper._metrics.CountIdleTimeout(Endpoint);
-                if (Connection is TransportConnection transport)
+                _lifetimeReached = old;
+                if (old)
                 {
-                    transport.EndReason = ConnectionEndReasons.IdleTimeout;
+                    sweeper._metrics.CountMaxConnectionLifetime(Endpoint);
+                    IdleLog.ClosingOld(sweeper._logger, Connection.ConnectionId, Endpoint, lifetime);
+                }
+                else
+                {
+                    sweeper._metrics.CountIdleTimeout(Endpoint);
+                    IdleLog.ClosingIdle(sweeper._logger, Connection.ConnectionId, Endpoint, timeout);
                 }
 
-                IdleLog.ClosingIdle(sweeper._logger, Connection.ConnectionId, Endpoint, timeout);
+                if (Connection is TransportConnection transport)
+                {
+                    transport.EndReason = old ? ConnectionEndReasons.MaxConnectionLifetime : ConnectionEndReasons.IdleTimeout;
+                }
+
                 Connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.RequestClose();
             }
             else if (_state == 1 && time.GetElapsedTime(_closeRequestedAt, now) >= TransportLimits.IdleCloseGracePeriod)
             {
                 _state = 2;
-                IdleLog.AbortingIdle(sweeper._logger, Connection.ConnectionId, Endpoint, TransportLimits.IdleCloseGracePeriod);
-                Connection.Abort(new ConnectionAbortedException($"The connection was idle for {timeout} and did not close when asked."));
+                if (_lifetimeReached)
+                {
+                    IdleLog.AbortingOld(sweeper._logger, Connection.ConnectionId, Endpoint, TransportLimits.IdleCloseGracePeriod);
+                    Connection.Abort(new ConnectionAbortedException($"The connection reached its maximum lifetime of {lifetime} and did not close when asked."));
+                }
+                else
+                {
+                    IdleLog.AbortingIdle(sweeper._logger, Connection.ConnectionId, Endpoint, TransportLimits.IdleCloseGracePeriod);
+                    Connection.Abort(new ConnectionAbortedException($"The connection was idle for {timeout} and did not close when asked."));
+                }
             }
         }
     }
@@ -208,6 +238,12 @@ internal static partial class IdleLog
 
     [LoggerMessage(51, LogLevel.Debug, "Connection {ConnectionId} on '{Endpoint}' did not close within {Grace} of being asked; aborting it.")]
     public static partial void AbortingIdle(ILogger logger, string connectionId, string endpoint, TimeSpan grace);
+
+    [LoggerMessage(100, LogLevel.Debug, "Connection {ConnectionId} on '{Endpoint}' is older than Limits:MaxConnectionLifetime ({Lifetime}); asking it to close.")]
+    public static partial void ClosingOld(ILogger logger, string connectionId, string endpoint, TimeSpan lifetime);
+
+    [LoggerMessage(101, LogLevel.Debug, "Connection {ConnectionId} on '{Endpoint}' did not close within {Grace} of being asked at its maximum lifetime; aborting it.")]
+    public static partial void AbortingOld(ILogger logger, string connectionId, string endpoint, TimeSpan grace);
 
     [LoggerMessage(52, LogLevel.Error, "Closing idle connection {ConnectionId} on '{Endpoint}' failed; the sweep goes on.")]
     public static partial void SweepFailed(ILogger logger, string connectionId, string endpoint, Exception exception);
