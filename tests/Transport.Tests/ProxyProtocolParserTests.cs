@@ -264,6 +264,31 @@ public sealed class ProxyProtocolParserTests
         return result.Header!;
     }
 
+    [Fact]
+    public void UnixHeader_AnAbstractName_RoundTrips_AndAnUnnamedSide_MeansNoAddresses()
+    {
+        var client = new UnixDomainSocketEndPoint("\0client");
+        var server = new UnixDomainSocketEndPoint("/run/server.sock");
+        byte[] bytes = ProxyProtocolHeader.CreateV2(client, server).ToArray();
+
+        ProxyProtocolReadResult result = ProxyProtocolHeader.TryRead(new ReadOnlySequence<byte>(bytes));
+
+        Assert.Equal(ProxyProtocolStatus.Complete, result.Status);
+        Assert.Equal(client, result.Header!.SourceEndPoint);
+        Assert.Equal(server, result.Header.DestinationEndPoint);
+        Assert.Equal(bytes, result.Header.ToArray()); // the leading NUL is written back, not "@client"
+
+        // An unnamed client socket (an empty source path): no client address, so the connection's own stand.
+        bytes.AsSpan(16, 108).Clear();
+        ProxyProtocolReadResult unnamed = ProxyProtocolHeader.TryRead(new ReadOnlySequence<byte>(bytes));
+        Assert.Equal(ProxyProtocolStatus.Complete, unnamed.Status);
+        Assert.True(unnamed.Header!.IsLocal);
+        Assert.Null(unnamed.Header.DestinationEndPoint);
+        ProxyProtocolReadResult again = ProxyProtocolHeader.TryRead(new ReadOnlySequence<byte>(unnamed.Header.ToArray()));
+        Assert.Equal(ProxyProtocolStatus.Complete, again.Status);
+        Assert.True(again.Header!.IsLocal);
+    }
+
     private static ProxyProtocolHeader Create(string name) => name switch
     {
         "v1-tcp4" => ProxyProtocolHeader.CreateV1(ClientV4, ServerV4),

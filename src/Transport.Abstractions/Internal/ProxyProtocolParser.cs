@@ -296,6 +296,14 @@ internal static class ProxyProtocolParser
                         return Fail("version 2 UNIX header with a path that is not NUL-terminated");
                     }
 
+                    if (source is null || destination is null)
+                    {
+                        // An unnamed socket on either side: there is no client address to give, so the connection's own
+                        // addresses stand (as for UNKNOWN), and the header says no address at all (so it writes back the same).
+                        source = null;
+                        destination = null;
+                    }
+
                     break;
                 default:
                     break;
@@ -575,13 +583,16 @@ internal static class ProxyProtocolParser
 
     private static void WriteUnixPath(UnixDomainSocketEndPoint endpoint, Span<byte> field)
     {
-        string path = endpoint.ToString();
-        if (Encoding.UTF8.GetByteCount(path) >= UnixPathLength)
+        // sun_path as the platform encodes it, after the 2-byte family: an abstract name keeps its leading NUL (its
+        // ToString, "@name", would come back as a file path).
+        SocketAddress address = endpoint.Serialize();
+        ReadOnlySpan<byte> path = address.Buffer.Span[2..address.Size].TrimEnd((byte)0);
+        if (path.Length >= UnixPathLength)
         {
-            throw new ArgumentException($"The Unix socket path '{path}' does not fit the 108 bytes of a PROXY header.", nameof(endpoint));
+            throw new ArgumentException($"The Unix socket path '{endpoint}' does not fit the 108 bytes of a PROXY header.", nameof(endpoint));
         }
 
-        Encoding.UTF8.GetBytes(path, field);
+        path.CopyTo(field);
     }
 }
 
