@@ -89,13 +89,13 @@ public sealed class IdleTimeoutTests
             b.Transport.AddProtocol<TProtocol>("under-test").Listen(b.ListenUrl(transport), "under-test", limits => limits.IdleTimeout = Timeout);
         });
 
-    private static async Task PingAsync(ConnectionContext client)
+    internal static async Task PingAsync(ConnectionContext client)
     {
         await client.SendAsync("ping"u8.ToArray());
         Assert.Equal("ping"u8.ToArray(), await client.ReceiveExactlyAsync(4).DefaultTimeout());
     }
 
-    private static async Task ReceiveEndAsync(ConnectionContext client)
+    internal static async Task ReceiveEndAsync(ConnectionContext client)
     {
         try
         {
@@ -108,7 +108,7 @@ public sealed class IdleTimeoutTests
     }
 
     /// <summary>Says hello, then goodbye and closes when the server asks it to.</summary>
-    private sealed class GoodbyeProtocol : ConnectionHandler
+    internal sealed class GoodbyeProtocol : ConnectionHandler
     {
         public override async Task OnConnectedAsync(ConnectionContext connection)
         {

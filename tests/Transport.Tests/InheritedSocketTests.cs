@@ -297,22 +297,7 @@ public sealed class InheritedSocketTests : IAsyncLifetime
         return host;
     }
 
-    private static async Task AssertEchoesAsync(IPEndPoint address)
-    {
-        using var client = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        await client.ConnectAsync(address).DefaultTimeout();
-        await client.SendAsync("hello"u8.ToArray()).DefaultTimeout();
-        byte[] echoed = new byte[5];
-        int total = 0;
-        while (total < 5)
-        {
-            int read = await client.ReceiveAsync(echoed.AsMemory(total)).DefaultTimeout();
-            Assert.True(read > 0, "closed before the echo");
-            total += read;
-        }
-
-        Assert.Equal("hello"u8.ToArray(), echoed);
-    }
+    private static Task AssertEchoesAsync(IPEndPoint address) => SystemdActivationTests.AssertEchoesAsync(address, address.AddressFamily);
 
     private static Socket Listening(AddressFamily family)
     {

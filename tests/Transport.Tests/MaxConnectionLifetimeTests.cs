@@ -33,18 +33,18 @@ public sealed class MaxConnectionLifetimeTests
         // Traffic does not keep it alive: that is the idle timeout's business.
         for (int i = 0; i < 3; i++)
         {
-            await PingAsync(client);
+            await IdleTimeoutTests.PingAsync(client);
             _time.Advance(Lifetime / 3 - TimeSpan.FromSeconds(1));
         }
 
         Assert.DoesNotContain(server.Logs.Entries, e => e.EventId.Id == 100);
-        await PingAsync(client);
+        await IdleTimeoutTests.PingAsync(client);
         _time.Advance(TimeSpan.FromSeconds(4));
         Assert.Single(server.Logs.Entries, e => e.EventId.Id == 100);
         _time.Advance(TransportLimits.IdleCloseGracePeriod + TimeSpan.FromSeconds(1));
         Assert.Single(server.Logs.Entries, e => e.EventId.Id == 101);
 
-        await ReceiveEndAsync(client);
+        await IdleTimeoutTests.ReceiveEndAsync(client);
         Assert.Equal("max_connection_lifetime", Assert.Single(counted.GetMeasurementSnapshot()).Tags["error.type"]);
         await ended.WaitForMeasurementsAsync(1).DefaultTimeout();
         Assert.Equal("max_connection_lifetime", Assert.Single(ended.GetMeasurementSnapshot()).Tags["error.type"]);
@@ -54,7 +54,7 @@ public sealed class MaxConnectionLifetimeTests
     [Fact]
     public async Task ProtocolThatHonoursTheCloseRequest_ClosesGracefully_WithoutAbort()
     {
-        await using TransportTestServer server = await StartAsync<GoodbyeProtocol>(TestTransport.Tcp, l => l.MaxConnectionLifetime = Lifetime);
+        await using TransportTestServer server = await StartAsync<IdleTimeoutTests.GoodbyeProtocol>(TestTransport.Tcp, l => l.MaxConnectionLifetime = Lifetime);
         await using ConnectionContext client = await server.ConnectAsync();
         Assert.Equal("hi "u8.ToArray(), await client.ReceiveExactlyAsync(3).DefaultTimeout());
         Task<byte[]> received = client.ReceiveToEndAsync();
@@ -77,13 +77,13 @@ public sealed class MaxConnectionLifetimeTests
         });
         await using ConnectionContext busy = await server.ConnectAsync();
         await using ConnectionContext quiet = await server.ConnectAsync();
-        await PingAsync(busy);
-        await PingAsync(quiet);
+        await IdleTimeoutTests.PingAsync(busy);
+        await IdleTimeoutTests.PingAsync(quiet);
 
         for (int i = 0; i < 5; i++)
         {
             _time.Advance(TimeSpan.FromSeconds(7));
-            await PingAsync(busy);
+            await IdleTimeoutTests.PingAsync(busy);
             if (i == 1)
             {
                 // 14 s without a byte: the idle one was asked, the busy one not yet.
@@ -163,39 +163,4 @@ public sealed class MaxConnectionLifetimeTests
             b.Host.Services.AddSingleton<TimeProvider>(_time);
             b.Transport.AddProtocol<TProtocol>("under-test").Listen(b.ListenUrl(transport), "under-test", limits);
         });
-
-    private static async Task PingAsync(ConnectionContext client)
-    {
-        await client.SendAsync("ping"u8.ToArray());
-        Assert.Equal("ping"u8.ToArray(), await client.ReceiveExactlyAsync(4).DefaultTimeout());
-    }
-
-    private static async Task ReceiveEndAsync(ConnectionContext client)
-    {
-        try
-        {
-            Assert.Empty(await client.ReceiveToEndAsync().DefaultTimeout());
-        }
-        catch (ConnectionResetException)
-        {
-            // An abort reaches a TCP client as a reset.
-        }
-    }
-
-    /// <summary>Says hello, then goodbye and closes when the server asks it to.</summary>
-    private sealed class GoodbyeProtocol : ConnectionHandler
-    {
-        public override async Task OnConnectedAsync(ConnectionContext connection)
-        {
-            var closing = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            await connection.Transport.Output.WriteAsync("hi "u8.ToArray());
-            IConnectionLifetimeNotificationFeature lifetime = connection.Features.Get<IConnectionLifetimeNotificationFeature>()!;
-            using (lifetime.ConnectionClosedRequested.Register(() => closing.TrySetResult()))
-            {
-                await closing.Task;
-            }
-
-            await connection.Transport.Output.WriteAsync("bye"u8.ToArray());
-        }
-    }
 }

@@ -162,7 +162,7 @@ public sealed class SystemdActivationTests : IAsyncLifetime
         }
     }
 
-    private static async Task AssertEchoesAsync(EndPoint address, AddressFamily family)
+    internal static async Task AssertEchoesAsync(EndPoint address, AddressFamily family)
     {
         using var client = new Socket(family, SocketType.Stream, family == AddressFamily.Unix ? ProtocolType.Unspecified : ProtocolType.Tcp);
         await client.ConnectAsync(address).DefaultTimeout();
