@@ -213,6 +213,36 @@ public sealed partial class TelemetryTests
     }
 
     [Fact]
+    public async Task ATracingListenerThatThrowsWhenASpanStarts_IsLogged_AndTheConnectionIsStillServedAndClosed()
+    {
+        await using TransportTestServer server = await EchoServer.StartAsync(TestTransport.Tcp);
+        object port = ((System.Net.IPEndPoint)server.EndPoint).Port;
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "Transport",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            // The source is process-wide: this listener fails only for this server's spans.
+            ActivityStarted = activity =>
+            {
+                if (Equals(activity.GetTagItem("server.port"), port))
+                {
+                    throw new InvalidOperationException("a tracer's bug");
+                }
+            },
+        };
+        ActivitySource.AddActivityListener(listener);
+
+        await using ConnectionContext client = await server.ConnectAsync();
+        await client.SendAsync("ping"u8.ToArray());
+        Assert.Equal("ping"u8.ToArray(), await client.ReceiveExactlyAsync(4).DefaultTimeout());
+        await client.CompleteOutputAsync();
+        Assert.Empty(await client.ReceiveToEndAsync().DefaultTimeout());
+
+        await server.Logs.WaitForEventAsync(LogEvents.Hosting.TelemetryFailed, category: LogEvents.Hosting.Category).DefaultTimeout();
+        Assert.Contains(server.Logs.Entries, e => e.EventId.Id == LogEvents.Hosting.TelemetryFailed && e.Exception is InvalidOperationException);
+    }
+
+    [Fact]
     public async Task ConnectionOpenAtTheShutdownDeadline_IsAbortedAndCounted_WithDurationAppShutdownTimeout()
     {
         TransportTestServer server = await TransportTestServer.StartAsync(b => b.Transport.AddProtocol<StubbornProtocol>("stubborn")

@@ -296,8 +296,21 @@ internal sealed class EndpointListener
 
         // Every line logged while the protocol runs, the protocol's own included, carries the connection and endpoint
         // (as Kestrel's ConnectionId scope does). Skipped when nothing logs at all.
-        using IDisposable? scope = _logger.IsEnabled(LogLevel.Critical) ? _logger.BeginScope(new ConnectionLogScope(connection.ConnectionId, Name)) : null;
-        Activity? connectionSpan = StartSpans(connection, acceptedAt, generation.Telemetry);
+        // Both run code we did not write (logging providers, ActivityListeners): a throw there is logged, and the
+        // connection is served without the scope or span rather than left undisposed on a thread-pool item.
+        IDisposable? scope = null;
+        Activity? connectionSpan = null;
+        try
+        {
+            scope = _logger.IsEnabled(LogLevel.Critical) ? _logger.BeginScope(new ConnectionLogScope(connection.ConnectionId, Name)) : null;
+            connectionSpan = StartSpans(connection, acceptedAt, generation.Telemetry);
+        }
+        catch (Exception ex)
+        {
+            TransportLog.TelemetryFailed(_logger, connection.ConnectionId, Name, ex);
+        }
+
+        using IDisposable? connectionScope = scope;
         try
         {
             if (debug)
