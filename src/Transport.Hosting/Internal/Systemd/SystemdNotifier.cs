@@ -126,6 +126,19 @@ internal sealed class SystemdNotifier : IHostedService, IDisposable
 
     private void OnStarted(TimeSpan watchdog)
     {
+        // A lifetime callback that throws would fail the host's start: log, and serve without the notifications.
+        try
+        {
+            StartNotifying(watchdog);
+        }
+        catch (Exception ex)
+        {
+            SystemdLog.NotifyFailed(_logger, _socketName, ex.Message);
+        }
+    }
+
+    private void StartNotifying(TimeSpan watchdog)
+    {
         string status = Status();
         Send(_lifetimeNotifies ? "STATUS=" + status : "READY=1\nSTATUS=" + status);
         lock (_lock)
@@ -146,6 +159,19 @@ internal sealed class SystemdNotifier : IHostedService, IDisposable
     }
 
     private void OnStopping()
+    {
+        // As in OnStarted: a throw here would reach the host's stop.
+        try
+        {
+            NotifyStopping();
+        }
+        catch (Exception ex)
+        {
+            SystemdLog.NotifyFailed(_logger, _socketName, ex.Message);
+        }
+    }
+
+    private void NotifyStopping()
     {
         TransportServerOptions options = _options.Value;
         TimeSpan longestDrain = _server.Listeners.Select(l => l.ShutdownTimeout).DefaultIfEmpty(TimeSpan.Zero).Max();
