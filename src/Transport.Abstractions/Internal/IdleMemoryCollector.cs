@@ -158,9 +158,6 @@ internal sealed partial class IdleMemoryCollector
 
         internal bool Removed { get; set; }
 
-        /// <summary>The collector the source reports to.</summary>
-        public IdleMemoryCollector Collector => _owner;
-
         /// <summary>
         /// Called once per period of this source (never concurrently for one source) with whether the period was
         /// quiet and the bytes the source released in it. Collects when every source is quiet and enough can come back.
