@@ -62,6 +62,11 @@ public sealed class ClientCommandsTests
         await using TransportTestServer server = await KeyValueServer.StartAsync(transport, expiryClock: clock);
         await using ConnectionContext first = await server.ConnectAsync();
         await using ConnectionContext second = await server.ConnectAsync();
+
+        // The server numbers connections in the order it accepts them, which need not be the order the two
+        // clients connected in, so each line is matched to its client by id.
+        string firstId = (await first.CallAsync("CLIENT", "ID"))[1..];
+        string secondId = (await second.CallAsync("CLIENT", "ID"))[1..];
         Assert.Equal("OK", await first.CallAsync("SET", "k", "v"));
         Assert.Equal("OK", await second.CallAsync("CLIENT", "SETNAME", "second"));
 
@@ -73,9 +78,9 @@ public sealed class ClientCommandsTests
         string[] lines = list.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(2, lines.Length);
         Assert.EndsWith("\n", list, StringComparison.Ordinal);
-        Dictionary<string, string> one = Fields(lines[0]);
-        Dictionary<string, string> two = Fields(lines[1]);
-        Assert.True(long.Parse(one["id"], System.Globalization.CultureInfo.InvariantCulture) < long.Parse(two["id"], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(long.Parse(Fields(lines[0])["id"], System.Globalization.CultureInfo.InvariantCulture) < long.Parse(Fields(lines[1])["id"], System.Globalization.CultureInfo.InvariantCulture));
+        Dictionary<string, string> one = Fields(lines.Single(line => Fields(line)["id"] == firstId));
+        Dictionary<string, string> two = Fields(lines.Single(line => Fields(line)["id"] == secondId));
         Assert.Equal(("7", "2", "get", ""), (one["age"], one["idle"], one["cmd"], one["name"]));
         Assert.Equal(("7", "0", "client|list", "second"), (two["age"], two["idle"], two["cmd"], two["name"]));
         Assert.StartsWith("id=", lines[0], StringComparison.Ordinal);
