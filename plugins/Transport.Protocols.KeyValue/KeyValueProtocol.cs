@@ -3,6 +3,8 @@ using System.IO.Pipelines;
 using System.Text;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Transport.Framing;
 using Transport.Protocols.KeyValue.Internal;
 
@@ -51,14 +53,16 @@ public sealed class KeyValueProtocol : FramedProtocol<RespCommand, KeyValueSessi
     /// The host's connection registry, for pub/sub; when null (hosted without the Transport engine), the protocol
     /// registers its connections in a registry of its own.
     /// </param>
-    public KeyValueProtocol(KeyValueProtocolOptions? options = null, TimeProvider? timeProvider = null, ConnectionRegistry? registry = null)
+    /// <param name="logger">Where the store's expiry sweep reports a fault of its own; nothing is logged when null.</param>
+    public KeyValueProtocol(KeyValueProtocolOptions? options = null, TimeProvider? timeProvider = null, ConnectionRegistry? registry = null,
+        ILogger<KeyValueProtocol>? logger = null)
     {
         options ??= new KeyValueProtocolOptions();
         new KeyValueProtocolOptionsValidator(nameof(KeyValueProtocolOptions), null).ThrowIfInvalid(options);
         _maxRequestSize = options.MaxRequestSize;
         _pubSubOutputLimit = options.PubSubOutputLimit;
         _registry = registry ?? new ConnectionRegistry();
-        _store = new KeyValueStore(timeProvider ?? TimeProvider.System);
+        _store = new KeyValueStore(timeProvider ?? TimeProvider.System, logger ?? (ILogger)NullLogger.Instance);
         _clients = new Clients(timeProvider ?? TimeProvider.System);
     }
 

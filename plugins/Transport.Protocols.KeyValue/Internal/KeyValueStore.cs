@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
 
 namespace Transport.Protocols.KeyValue.Internal;
 
@@ -7,17 +8,19 @@ namespace Transport.Protocols.KeyValue.Internal;
 /// Lookups take the key as a span (no allocation); a write allocates the value and, for a new key, the key.
 /// Expired keys vanish on access and in a sweep once a second.
 /// </summary>
-internal sealed class KeyValueStore : IDisposable
+internal sealed partial class KeyValueStore : IDisposable
 {
     private readonly ConcurrentDictionary<byte[], Entry> _entries = new(ByteStringComparer.Instance);
     private readonly ConcurrentDictionary<byte[], Entry>.AlternateLookup<ReadOnlySpan<byte>> _byKey;
     private readonly TimeProvider _time;
     private readonly ITimer _sweeper;
+    private readonly ILogger _logger;
     private int _mayHaveVolatileKeys;
 
-    public KeyValueStore(TimeProvider time)
+    public KeyValueStore(TimeProvider time, ILogger logger)
     {
         _time = time;
+        _logger = logger;
         _byKey = _entries.GetAlternateLookup<ReadOnlySpan<byte>>();
         _sweeper = time.CreateTimer(static state => ((KeyValueStore)state!).Sweep(), this, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
     }
@@ -191,6 +194,20 @@ internal sealed class KeyValueStore : IDisposable
             return;
         }
 
+        try
+        {
+            SweepExpired();
+        }
+        catch (Exception ex)
+        {
+            // An exception escaping a timer callback ends the process. The clock is the user's: the next tick tries again.
+            Volatile.Write(ref _mayHaveVolatileKeys, 1);
+            Log.SweepFailed(_logger, ex);
+        }
+    }
+
+    private void SweepExpired()
+    {
         bool volatileLeft = false;
         long now = Now;
         foreach (KeyValuePair<byte[], Entry> pair in _entries)
@@ -214,6 +231,12 @@ internal sealed class KeyValueStore : IDisposable
         {
             Volatile.Write(ref _mayHaveVolatileKeys, 1);
         }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Error, "The key-value store's expiry sweep failed; it tries again at the next tick.")]
+        public static partial void SweepFailed(ILogger logger, Exception exception);
     }
 
     /// <summary>An immutable value and its expiry, replaced whole on every write so updates are compare-and-swap.</summary>

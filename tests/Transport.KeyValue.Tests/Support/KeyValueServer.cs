@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Transport.Hosting;
 using Transport.Protocols.KeyValue;
 
@@ -16,7 +17,7 @@ internal static class KeyValueServer
             if (expiryClock is not null)
             {
                 // Only the protocol's clock: the engine's timers (shutdown deadline) keep the real one.
-                b.Host.Services.AddSingleton(sp => new KeyValueProtocol(options, expiryClock, sp.GetService<ConnectionRegistry>()));
+                b.Host.Services.AddSingleton(sp => new KeyValueProtocol(options, expiryClock, sp.GetService<ConnectionRegistry>(), sp.GetService<ILogger<KeyValueProtocol>>()));
             }
 
             b.Transport.AddProtocol<KeyValueProtocol>("kv").Listen(b.ListenUrl(transport), "kv", limits => limits.MaxWriteBufferSize = maxWriteBufferSize);
