@@ -98,16 +98,25 @@ internal sealed class IdleTimeoutMiddleware(ConnectionDelegate next, string endp
 
         public override void Advance(int bytes) => inner.Advance(bytes);
 
-        public override async ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
+        // Activity is the moment the protocol hands bytes over, taken before they leave (so it never depends on when the
+        // flush's continuation runs), and again when a flush that waited on back-pressure ends: a slow reader is traffic.
+        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
         {
-            FlushResult result = await inner.FlushAsync(cancellationToken).ConfigureAwait(false);
             entry.Touch();
-            return result;
+            ValueTask<FlushResult> flush = inner.FlushAsync(cancellationToken);
+            return flush.IsCompletedSuccessfully ? flush : TouchWhenDoneAsync(flush);
         }
 
-        public override async ValueTask<FlushResult> WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default)
+        public override ValueTask<FlushResult> WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default)
         {
-            FlushResult result = await inner.WriteAsync(source, cancellationToken).ConfigureAwait(false);
+            entry.Touch();
+            ValueTask<FlushResult> flush = inner.WriteAsync(source, cancellationToken);
+            return flush.IsCompletedSuccessfully ? flush : TouchWhenDoneAsync(flush);
+        }
+
+        private async ValueTask<FlushResult> TouchWhenDoneAsync(ValueTask<FlushResult> flush)
+        {
+            FlushResult result = await flush.ConfigureAwait(false);
             entry.Touch();
             return result;
         }
