@@ -24,7 +24,12 @@ public sealed class SocketTransportOptions
     /// Whether the protocol's code runs on the thread that completed the socket operation (no thread-pool
     /// hop per read or flush). Turn it off only for protocols that block their thread.
     /// </summary>
-    /// <remarks>Defaults to <see langword="true"/>.</remarks>
+    /// <remarks>
+    /// With it, what a protocol flushes while it handles a received batch is sent once that handling yields (its next
+    /// read that waits, or any <see langword="await"/> that does not complete at once): one send for all of it, on the
+    /// same thread, without waiting on a clock.
+    /// Defaults to <see langword="true"/>.
+    /// </remarks>
     public bool InlineScheduling { get; set; } = true;
 
     /// <summary>

@@ -175,7 +175,20 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
                     moreLikely = received == buffer.Length;
                 }
 
-                FlushResult flush = await input.FlushAsync().ConfigureAwait(false);
+                // The protocol runs inside this flush under inline scheduling; the sends it causes leave together once
+                // it returns (before the await: the continuation may run on another thread).
+                ValueTask<FlushResult> flushing;
+                SendBatchScheduler.Enter();
+                try
+                {
+                    flushing = input.FlushAsync();
+                }
+                finally
+                {
+                    SendBatchScheduler.Exit(_logger);
+                }
+
+                FlushResult flush = await flushing.ConfigureAwait(false);
                 if (fin)
                 {
                     LogFinUnlessAborted();

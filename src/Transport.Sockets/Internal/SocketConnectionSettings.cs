@@ -32,9 +32,11 @@ internal sealed class SocketConnectionSettings
             resumeWriterThreshold: limits.MaxReadBufferSize / 2,
             minimumSegmentSize: BlockMemoryPool.BlockSize,
             useSynchronizationContext: false);
+        // Under inline scheduling the protocol runs inside the receive loop's flush, and the send loop it wakes waits for
+        // that flush to return, so one receive batch is answered with one send (see SendBatchScheduler).
         OutputOptions = new PipeOptions(
             pool: memoryPool,
-            readerScheduler: PipeScheduler.Inline,
+            readerScheduler: options.InlineScheduling ? SendBatchScheduler.Instance : PipeScheduler.Inline,
             writerScheduler: app,
             pauseWriterThreshold: limits.MaxWriteBufferSize,
             resumeWriterThreshold: limits.MaxWriteBufferSize / 2,

@@ -38,6 +38,9 @@ internal static partial class SocketsLog
     [LoggerMessage(11, LogLevel.Error, "Aborting connections that outlived the drain timeout failed; the sweep goes on.")]
     public static partial void DrainSweepFailed(ILogger logger, Exception exception);
 
+    [LoggerMessage(12, LogLevel.Error, "Resuming a send held back until its receive batch was handed over failed; the other sends still run.")]
+    public static partial void DeferredSendFailed(ILogger logger, Exception exception);
+
     // The memory pool's events are numbered from 120: 100 is the connection base class's callback-failure event, logged in this category too.
     [LoggerMessage(120, LogLevel.Debug, "The buffer pool released {ReleasedKiB} KiB of blocks unused for a trim period; it holds {HeldKiB} KiB.")]
     public static partial void MemoryPoolTrimmed(ILogger logger, long releasedKiB, long heldKiB);
