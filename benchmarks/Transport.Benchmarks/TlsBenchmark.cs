@@ -38,6 +38,7 @@ internal static class TlsBenchmark
           --warmup SECONDS  load before the measurement (default 2)
           --seconds SECONDS measured time (default 5)
           --rounds N        repeat every server and mode, interleaved (default 3)
+          --servers LIST    ours-tls,kestrel-tls (default: both; one alone is for profiling)
         """;
 
     private const int MessageSize = 32;
@@ -54,6 +55,7 @@ internal static class TlsBenchmark
         double warmup = 2;
         double seconds = 5;
         int rounds = 3;
+        string[] servers = s_servers;
         for (int i = 0; i + 1 < args.Length; i += 2)
         {
             string value = args[i + 1];
@@ -77,13 +79,17 @@ internal static class TlsBenchmark
                 case "--rounds":
                     rounds = int.Parse(value, s_culture);
                     break;
+                case "--servers":
+                    servers = value.Split(',', StringSplitOptions.RemoveEmptyEntries);
+                    break;
                 default:
                     Console.Error.WriteLine(Usage);
                     return 2;
             }
         }
 
-        if (args.Length % 2 != 0 || modes.Any(m => m is not ("pingpong" or "stream" or "handshake" or "idle")))
+        if (args.Length % 2 != 0 || modes.Any(m => m is not ("pingpong" or "stream" or "handshake" or "idle"))
+            || servers.Length == 0 || servers.Any(s => !s_servers.Contains(s)))
         {
             Console.Error.WriteLine(Usage);
             return 2;
@@ -106,7 +112,7 @@ internal static class TlsBenchmark
             {
                 foreach (string mode in modes)
                 {
-                    foreach (string server in s_servers)
+                    foreach (string server in servers)
                     {
                         GC.Collect();
                         GC.WaitForPendingFinalizers();

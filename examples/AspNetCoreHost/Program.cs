@@ -1,7 +1,8 @@
 // A minimal API on Kestrel, on Transport's socket transport: the benchmark harness's Kestrel peer (GET / returns
 // the greeting page) plus POST /echo.
-//   AspNetCoreHost [--port P] [--uds PATH] [--protocols Http1|Http2|Http1AndHttp2] [--kestrel-sockets]
+//   AspNetCoreHost [--port P] [--uds PATH] [--protocols Http1|Http2|Http1AndHttp2] [--kestrel-sockets] [--no-inline-scheduling]
 // --kestrel-sockets runs the same app on Kestrel's own socket transport, for a like-for-like comparison.
+// --no-inline-scheduling turns off SocketTransportOptions.InlineScheduling (Kestrel then resumes on the thread pool).
 using System.Net;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -14,6 +15,7 @@ int? port = null;
 string? uds = null;
 HttpProtocols? protocols = null;
 bool kestrelSockets = false;
+bool inlineScheduling = true;
 for (int i = 0; i < args.Length; i++)
 {
     string arg = args[i];
@@ -28,6 +30,10 @@ for (int i = 0; i < args.Length; i++)
     else if (arg == "--protocols" && i + 1 < args.Length && Enum.TryParse(args[++i], ignoreCase: true, out HttpProtocols parsed))
     {
         protocols = parsed;
+    }
+    else if (arg == "--no-inline-scheduling")
+    {
+        inlineScheduling = false;
     }
     else if (arg == "--kestrel-sockets")
     {
@@ -48,7 +54,7 @@ WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
 builder.Logging.ClearProviders();
 if (!kestrelSockets)
 {
-    builder.WebHost.UseTransport();
+    builder.WebHost.UseTransport(sockets => sockets.InlineScheduling = inlineScheduling);
 }
 else if (uds is not null && File.Exists(uds))
 {
@@ -93,6 +99,6 @@ return 0;
 
 static int Usage(string why)
 {
-    Console.Error.WriteLine($"AspNetCoreHost: {why}\nusage: AspNetCoreHost [--port P] [--uds PATH] [--protocols Http1|Http2|Http1AndHttp2] [--kestrel-sockets]");
+    Console.Error.WriteLine($"AspNetCoreHost: {why}\nusage: AspNetCoreHost [--port P] [--uds PATH] [--protocols Http1|Http2|Http1AndHttp2] [--kestrel-sockets] [--no-inline-scheduling]");
     return 2;
 }
