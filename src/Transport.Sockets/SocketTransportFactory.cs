@@ -18,6 +18,7 @@ namespace Transport.Sockets;
     "The memory pool's trim timer stops by itself once the pool is unreferenced; the drain sweep's timer runs only while a closing socket waits.")]
 public sealed class SocketTransportFactory : ITransportFactory, Transport.Internal.IBuiltInTransport
 {
+    private const string IoThreadCountVariable = "DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT";
     private readonly SocketTransportOptions _options;
     private readonly ILogger _logger;
     private readonly SocketMetrics _metrics;
@@ -41,6 +42,11 @@ public sealed class SocketTransportFactory : ITransportFactory, Transport.Intern
         if (_options.InlineCompletions)
         {
             Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
+        }
+
+        if (_options.IoThreadCount > 0 && Environment.GetEnvironmentVariable(IoThreadCountVariable) is null)
+        {
+            Environment.SetEnvironmentVariable(IoThreadCountVariable, _options.IoThreadCount.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
 
         // One pool for every listener and client connection of this transport, so blocks freed by one serve the next.

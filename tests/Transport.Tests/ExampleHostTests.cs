@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 
@@ -58,6 +59,35 @@ public sealed class ExampleHostTests : IDisposable
 
         Assert.Equal((0, "hello over tcp\n"), (overTcp.ExitCode, Encoding.UTF8.GetString(overTcp.Output)));
         Assert.Equal((0, "hello over unix\n"), (overUnix.ExitCode, Encoding.UTF8.GetString(overUnix.Output)));
+    }
+
+    [Fact]
+    public async Task SocketsIoThreadCount_FromConfiguration_IsHowManyEpollThreadsTheProcessRuns()
+    {
+        // One more than any default of the runtime (one per CPU with inline completions, as EchoHost ships).
+        int wanted = Environment.ProcessorCount + 1;
+        await using ExampleProcess host = ExampleProcess.Start("EchoHost",
+            "--Transport:Sockets:IoThreadCount=" + wanted.ToString(CultureInfo.InvariantCulture),
+            "--Transport:Endpoints:tcp:Url=tcp://127.0.0.1:0");
+        Match tcp = await host.WaitForLineAsync(@"Listening on (tcp://127\.0\.0\.1:\d+)");
+        var echoed = await Tool.RunAsync("dotnet", [ExampleProcess.AssemblyPath("EchoClient"), tcp.Groups[1].Value, "threads"]);
+        Assert.Equal(0, echoed.ExitCode);
+
+        // .NET names its epoll threads ".NET Sockets" and starts them all with the first socket it registers.
+        int engines = Directory.GetDirectories($"/proc/{host.Id}/task").Count(task => ThreadName(task) == ".NET Sockets");
+        Assert.Equal(wanted, engines);
+
+        static string ThreadName(string task)
+        {
+            try
+            {
+                return File.ReadAllText(Path.Combine(task, "comm")).Trim();
+            }
+            catch (IOException)
+            {
+                return ""; // a thread-pool thread that ended while we looked
+            }
+        }
     }
 
     [Fact]

@@ -117,6 +117,7 @@ public sealed class OptionsFromConfigurationTests
     [Theory]
     [InlineData("Transport:Sockets:Backlog", "0", "Transport:Sockets:Backlog is 0; it must be from 1 to 65535.")]
     [InlineData("Transport:Sockets:MemoryPoolTrimInterval", "00:00:00", "Transport:Sockets:MemoryPoolTrimInterval is 00:00:00; it must be positive.")]
+    [InlineData("Transport:Sockets:IoThreadCount", "-1", "Transport:Sockets:IoThreadCount is -1; it must be from 0 (the runtime's choice) to 256.")]
     [InlineData("Transport:Sockets:DrainTimeout", "-00:00:01", "Transport:Sockets:DrainTimeout is -00:00:01; it must not be negative.")]
     [InlineData("Transport:Udp:MaxSessions", "0", "Transport:Udp:MaxSessions is 0; it must be at least 1.")]
     [InlineData("Transport:Udp:MaxDatagramSize", "70000", "Transport:Udp:MaxDatagramSize is 70000; it must be from 1 to 65527 (bytes).")]

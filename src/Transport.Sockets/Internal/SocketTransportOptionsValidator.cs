@@ -14,6 +14,7 @@ internal sealed class SocketTransportOptionsValidator(string path, IConfiguratio
         .TrueOrFalse(nameof(SocketTransportOptions.WaitForDataBeforeAllocatingBuffer))
         .TrueOrFalse(nameof(SocketTransportOptions.InlineScheduling))
         .TrueOrFalse(nameof(SocketTransportOptions.InlineCompletions))
+        .WholeNumber(nameof(SocketTransportOptions.IoThreadCount))
         .Duration(nameof(SocketTransportOptions.DrainTimeout))
         .Duration(nameof(SocketTransportOptions.MemoryPoolTrimInterval))
         .TrueOrFalse(nameof(SocketTransportOptions.ReturnMemoryWhenIdle));
@@ -25,6 +26,11 @@ internal sealed class SocketTransportOptionsValidator(string path, IConfiguratio
         if (options.Backlog is < 1 or > 65535)
         {
             failures.Add(Invalid(nameof(options.Backlog), options.Backlog, "must be from 1 to 65535"));
+        }
+
+        if (options.IoThreadCount is < 0 or > 256)
+        {
+            failures.Add(Invalid(nameof(options.IoThreadCount), options.IoThreadCount, "must be from 0 (the runtime's choice) to 256"));
         }
 
         if (options.DrainTimeout < TimeSpan.Zero)
