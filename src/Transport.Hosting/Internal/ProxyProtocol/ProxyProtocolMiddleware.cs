@@ -47,14 +47,16 @@ internal sealed class ProxyProtocolMiddleware
         }
 
         ProxyProtocolReadResult result;
+        // Only the header timeout cancels this read. Not ConnectionClosed: it fires when the peer half-closes, and a
+        // client that sent its header, its request and FIN before this read began must still be read (its bytes are in
+        // the input, which then ends); an abort ends the read with its own exception.
         using (var timeout = new CancellationTokenSource(_settings.HeaderTimeout, _time))
-        using (connection.ConnectionClosed.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), timeout))
         {
             try
             {
                 result = await ReadHeaderAsync(connection.Transport.Input, timeout.Token).ConfigureAwait(false);
             }
-            catch (OperationCanceledException) when (timeout.IsCancellationRequested && !connection.ConnectionClosed.IsCancellationRequested)
+            catch (OperationCanceledException) when (timeout.IsCancellationRequested)
             {
                 Reject(connection, "proxy_protocol_timeout", $"no complete header within the HeaderTimeout of {_settings.HeaderTimeout}");
                 return;
