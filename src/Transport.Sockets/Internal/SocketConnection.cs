@@ -177,16 +177,7 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
 
                 // The protocol runs inside this flush under inline scheduling; the sends it causes leave together once
                 // it returns (before the await: the continuation may run on another thread).
-                ValueTask<FlushResult> flushing;
-                SendBatchScheduler.Enter();
-                try
-                {
-                    flushing = input.FlushAsync();
-                }
-                finally
-                {
-                    SendBatchScheduler.Exit(_logger);
-                }
+                ValueTask<FlushResult> flushing = _settings.BatchSends ? FlushBatched(input) : input.FlushAsync();
 
                 FlushResult flush = await flushing.ConfigureAwait(false);
                 if (fin)
@@ -222,6 +213,19 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
         // SendLoopAsync catches everything itself.
         await sending.ConfigureAwait(false);
         _socket.Dispose();
+    }
+
+    private ValueTask<FlushResult> FlushBatched(PipeWriter input)
+    {
+        SendBatchScheduler.Enter();
+        try
+        {
+            return input.FlushAsync();
+        }
+        finally
+        {
+            SendBatchScheduler.Exit(_logger);
+        }
     }
 
     private void LogFinUnlessAborted()

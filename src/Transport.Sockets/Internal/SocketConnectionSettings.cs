@@ -21,6 +21,7 @@ internal sealed class SocketConnectionSettings
         Logger = logger;
         DrainDeadlines = drainDeadlines;
         WaitForData = options.WaitForDataBeforeAllocatingBuffer;
+        BatchSends = options.InlineScheduling;
         ReceiveBatch = limits.MaxReadBufferSize > 0 ? (int)Math.Min(MaxReceiveBatch, limits.MaxReadBufferSize) : MaxReceiveBatch;
 
         PipeScheduler app = options.InlineScheduling ? PipeScheduler.Inline : PipeScheduler.ThreadPool;
@@ -36,7 +37,7 @@ internal sealed class SocketConnectionSettings
         // that flush to return, so one receive batch is answered with one send (see SendBatchScheduler).
         OutputOptions = new PipeOptions(
             pool: memoryPool,
-            readerScheduler: options.InlineScheduling ? SendBatchScheduler.Instance : PipeScheduler.Inline,
+            readerScheduler: BatchSends ? SendBatchScheduler.Instance : PipeScheduler.Inline,
             writerScheduler: app,
             pauseWriterThreshold: limits.MaxWriteBufferSize,
             resumeWriterThreshold: limits.MaxWriteBufferSize / 2,
@@ -51,6 +52,9 @@ internal sealed class SocketConnectionSettings
     public DrainDeadlines DrainDeadlines { get; }
 
     public bool WaitForData { get; }
+
+    /// <summary>Whether the send loops resume through <see cref="SendBatchScheduler"/> (under inline scheduling).</summary>
+    public bool BatchSends { get; }
 
     public int ReceiveBatch { get; }
 
