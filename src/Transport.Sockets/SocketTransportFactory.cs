@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Transport.Internal;
 using Transport.Sockets.Internal;
+using Transport.Sockets.Internal.Epoll;
 
 namespace Transport.Sockets;
 
@@ -93,7 +94,8 @@ public sealed class SocketTransportFactory : ITransportFactory, Transport.Intern
             return new ValueTask<IConnectionListener>(new AcceptedSocketListener(inherited, _options, options, _memoryPool, _logger, _drainDeadlines));
         }
 
-        var listener = new SocketConnectionListener(endpoint, _options, options, _memoryPool, _logger, _metrics, TimeProvider.System, _drainDeadlines);
+        EpollEngine? engine = _options.PreferTransportIoThreads && EpollNative.IsSupported ? EpollEngine.GetShared(_options.IoThreadCount, _logger) : null;
+        var listener = new SocketConnectionListener(endpoint, _options, options, _memoryPool, _logger, _metrics, TimeProvider.System, _drainDeadlines, engine);
         listener.Bind();
         return new ValueTask<IConnectionListener>(listener);
     }

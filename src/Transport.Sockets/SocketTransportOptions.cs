@@ -70,6 +70,21 @@ public sealed class SocketTransportOptions
     public bool InlineCompletions { get; set; }
 
     /// <summary>
+    /// Whether accepted connections are served by the transport's own I/O threads (on Linux, x64 and Arm64): epoll threads
+    /// that make each receive and send as a non-blocking call and, when one has to wait, complete it on the thread that
+    /// saw the socket's event, with no hop to the thread pool. With <see cref="InlineScheduling"/> the protocol runs on
+    /// those threads too, as with <see cref="InlineCompletions"/>, but for this transport's connections only and without
+    /// a switch of the whole process. Elsewhere, and for connections this transport makes as a client, .NET's socket
+    /// engine serves them.
+    /// </summary>
+    /// <remarks>
+    /// Defaults to <see langword="true"/>. A protocol that blocks its thread must turn off <see cref="InlineScheduling"/>
+    /// (it then runs on the thread pool and only the socket calls run on the I/O threads). The threads are started when the
+    /// first listener binds, shared by every socket transport of the process; <see cref="IoThreadCount"/> sets how many.
+    /// </remarks>
+    public bool PreferTransportIoThreads { get; set; } = true;
+
+    /// <summary>
     /// How many epoll threads .NET's sockets use (<c>DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT</c>); 0 leaves the runtime's
     /// choice: one per CPU with <see cref="InlineCompletions"/>, otherwise one per 30 CPUs. With inline completions
     /// these threads run the protocols too, so fewer of them leave CPUs to the rest of the machine: on a box shared
@@ -79,7 +94,8 @@ public sealed class SocketTransportOptions
     /// <remarks>
     /// Defaults to 0. From 0 to 256. A switch of the whole process that .NET reads once, at the first socket operation,
     /// like <see cref="InlineCompletions"/>: the transport sets it when it is created, unless the environment variable
-    /// is already set.
+    /// is already set. It also sets how many of the transport's own I/O threads run (<see cref="PreferTransportIoThreads"/>;
+    /// 0: one per CPU), a number the first listener of the process fixes.
     /// </remarks>
     public int IoThreadCount { get; set; }
 }

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
+using Transport.Sockets.Internal.Epoll;
 
 namespace Transport.Sockets.Internal;
 
@@ -24,7 +25,9 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
     private readonly ILogger _logger;
     private readonly Pipe _input;
     private readonly Pipe _output;
-    private readonly SocketAwaitableEventArgs _receiveArgs = new();
+    // One of the two: the transport's own I/O thread serves the socket, or .NET's socket engine does.
+    private EpollSocket? _epoll;
+    private SocketAwaitableEventArgs? _receiveArgs;
     private ConnectionAbortedException? _abortReason;
     private Task _processing = Task.CompletedTask;
     private long _drainDeadline;
@@ -64,7 +67,23 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
 
     protected override ReadOnlySpan<Type> TransportFeatureTypes => s_transportFeatureTypes;
 
-    public void Start() => _processing = ReceiveLoopAsync(SendLoopAsync());
+    public void Start()
+    {
+        if (_settings.Engine is { } engine)
+        {
+            _epoll = EpollSocket.TryCreate(_socket, engine);
+        }
+
+        if (_epoll is null)
+        {
+            _receiveArgs = new SocketAwaitableEventArgs();
+        }
+
+        _processing = ReceiveLoopAsync(SendLoopAsync());
+    }
+
+    private ValueTask<int> ReceiveAsync(Memory<byte> buffer) =>
+        _epoll is { } epoll ? epoll.ReceiveAsync(buffer) : _receiveArgs!.ReceiveAsync(_socket, buffer);
 
     public override void Abort(ConnectionAbortedException? abortReason)
     {
@@ -78,6 +97,8 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
 
         SocketsLog.ConnectionAborted(_logger, ConnectionId, abortReason.Message);
         _output.Reader.CancelPendingRead();
+        // Closing the descriptor ends .NET's pending operations; ours are parked on an epoll set that closing leaves.
+        _epoll?.Abort();
         _socket.Dispose();
     }
 
@@ -111,7 +132,7 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
             }
         }
 
-        _receiveArgs.Dispose();
+        _receiveArgs?.Dispose();
     }
 
     /// <summary>
@@ -132,11 +153,11 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
             {
                 if (_settings.WaitForData && !moreLikely)
                 {
-                    await _receiveArgs.ReceiveAsync(_socket, Memory<byte>.Empty).ConfigureAwait(false);
+                    await ReceiveAsync(Memory<byte>.Empty).ConfigureAwait(false);
                 }
 
                 Memory<byte> buffer = input.GetMemory(MinimumReceiveSegment);
-                int received = await _receiveArgs.ReceiveAsync(_socket, buffer).ConfigureAwait(false);
+                int received = await ReceiveAsync(buffer).ConfigureAwait(false);
                 if (received == 0)
                 {
                     LogFinUnlessAborted();
@@ -162,7 +183,7 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
                     }
 
                     buffer = input.GetMemory(MinimumReceiveSegment);
-                    received = await _receiveArgs.ReceiveAsync(_socket, buffer).ConfigureAwait(false);
+                    received = await ReceiveAsync(buffer).ConfigureAwait(false);
                     if (received == 0)
                     {
                         fin = true;
@@ -212,6 +233,7 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
 
         // SendLoopAsync catches everything itself.
         await sending.ConfigureAwait(false);
+        _epoll?.Unregister();
         _socket.Dispose();
     }
 
@@ -245,7 +267,7 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
         byte[] scratch = ArrayPool<byte>.Shared.Rent(4096);
         try
         {
-            while (await _receiveArgs.ReceiveAsync(_socket, scratch).ConfigureAwait(false) != 0)
+            while (await ReceiveAsync(scratch).ConfigureAwait(false) != 0)
             {
             }
         }
@@ -275,7 +297,18 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
                 }
 
                 ReadOnlySequence<byte> buffer = result.Buffer;
-                if (!buffer.IsEmpty)
+                if (!buffer.IsEmpty && _epoll is { } epoll)
+                {
+                    ReadOnlySequence<byte> unsent = buffer;
+                    while (!unsent.IsEmpty)
+                    {
+                        // Completes at once unless the socket's send buffer is full.
+                        int sent = await epoll.SendAsync(unsent).ConfigureAwait(false);
+                        unsent = unsent.Slice(sent);
+                        CountSent(sent);
+                    }
+                }
+                else if (!buffer.IsEmpty)
                 {
                     // Rented per batch, not held per connection: idle connections are the many, senders the few.
                     // (Inline here: a helper async method would allocate its state machine whenever a send waits.)

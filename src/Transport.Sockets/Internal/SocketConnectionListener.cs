@@ -22,11 +22,11 @@ internal sealed class SocketConnectionListener : IConnectionListener, IListenerH
     private readonly bool _reusePort;
 
     public SocketConnectionListener(EndPoint endpoint, SocketTransportOptions options, TransportListenOptions limits, BlockMemoryPool memoryPool,
-        ILogger logger, SocketMetrics metrics, TimeProvider time, DrainDeadlines drainDeadlines)
+        ILogger logger, SocketMetrics metrics, TimeProvider time, DrainDeadlines drainDeadlines, Epoll.EpollEngine? engine = null)
     {
         _requested = endpoint;
         _options = options;
-        _connectionSettings = new SocketConnectionSettings(options, limits, memoryPool, logger, drainDeadlines);
+        _connectionSettings = new SocketConnectionSettings(options, limits, memoryPool, logger, drainDeadlines, engine);
         _reusePort = limits.ReusePort;
         _logger = logger;
         _metrics = metrics;

@@ -1,5 +1,6 @@
 using System.IO.Pipelines;
 using Microsoft.Extensions.Logging;
+using Transport.Sockets.Internal.Epoll;
 
 namespace Transport.Sockets.Internal;
 
@@ -15,8 +16,9 @@ internal sealed class SocketConnectionSettings
     private const int MaxReceiveBatch = 64 * 1024;
 
     public SocketConnectionSettings(SocketTransportOptions options, TransportListenOptions limits, BlockMemoryPool memoryPool, ILogger logger,
-        DrainDeadlines drainDeadlines)
+        DrainDeadlines drainDeadlines, EpollEngine? engine = null)
     {
+        Engine = engine;
         MemoryPool = memoryPool;
         Logger = logger;
         DrainDeadlines = drainDeadlines;
@@ -52,6 +54,9 @@ internal sealed class SocketConnectionSettings
     public DrainDeadlines DrainDeadlines { get; }
 
     public bool WaitForData { get; }
+
+    /// <summary>The transport's own I/O threads, when they serve these connections; null for .NET's socket engine.</summary>
+    public EpollEngine? Engine { get; }
 
     /// <summary>Whether the send loops resume through <see cref="SendBatchScheduler"/> (under inline scheduling).</summary>
     public bool BatchSends { get; }

@@ -14,6 +14,7 @@ internal sealed class SocketTransportOptionsValidator(string path, IConfiguratio
         .TrueOrFalse(nameof(SocketTransportOptions.WaitForDataBeforeAllocatingBuffer))
         .TrueOrFalse(nameof(SocketTransportOptions.InlineScheduling))
         .TrueOrFalse(nameof(SocketTransportOptions.InlineCompletions))
+        .TrueOrFalse(nameof(SocketTransportOptions.PreferTransportIoThreads))
         .WholeNumber(nameof(SocketTransportOptions.IoThreadCount))
         .Duration(nameof(SocketTransportOptions.DrainTimeout))
         .Duration(nameof(SocketTransportOptions.MemoryPoolTrimInterval))

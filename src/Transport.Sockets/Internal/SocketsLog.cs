@@ -41,6 +41,12 @@ internal static partial class SocketsLog
     [LoggerMessage(12, LogLevel.Error, "Resuming a send held back until its receive batch was handed over failed; the other sends still run.")]
     public static partial void DeferredSendFailed(ILogger logger, Exception exception);
 
+    [LoggerMessage(13, LogLevel.Error, "A socket event handled on the transport's I/O thread failed; the thread goes on serving its other sockets.")]
+    public static partial void IoThreadCallbackFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(14, LogLevel.Error, "Waiting for socket events on the transport's I/O thread failed (errno {Errno}); retrying.")]
+    public static partial void IoThreadWaitFailed(ILogger logger, int errno);
+
     // The memory pool's events are numbered from 120: 100 is the connection base class's callback-failure event, logged in this category too.
     [LoggerMessage(120, LogLevel.Debug, "The buffer pool released {ReleasedKiB} KiB of blocks unused for a trim period; it holds {HeldKiB} KiB.")]
     public static partial void MemoryPoolTrimmed(ILogger logger, long releasedKiB, long heldKiB);

@@ -1,0 +1,48 @@
+using Microsoft.Extensions.Logging;
+
+namespace Transport.Sockets.Internal.Epoll;
+
+/// <summary>
+/// The transport's own I/O threads, shared by every socket transport of the process and started on the first
+/// connection that uses them; connections are spread over them in turn.
+/// </summary>
+internal sealed class EpollEngine
+{
+    private static readonly Lock s_lock = new();
+    private static EpollEngine? s_shared;
+
+    private readonly EpollThread[] _threads;
+    private uint _next;
+
+    private EpollEngine(int threadCount, ILogger logger)
+    {
+        _threads = new EpollThread[threadCount];
+        for (int i = 0; i < threadCount; i++)
+        {
+            _threads[i] = new EpollThread(i, logger);
+        }
+    }
+
+    /// <summary>How many threads the shared engine runs.</summary>
+    public int ThreadCount => _threads.Length;
+
+    /// <summary>
+    /// The process's engine, made on first use with <paramref name="threadCount"/> threads (0: one per CPU); later calls
+    /// get the same engine whatever they ask for, as the runtime's own socket threads are one set per process.
+    /// </summary>
+    public static EpollEngine GetShared(int threadCount, ILogger logger)
+    {
+        EpollEngine? engine = Volatile.Read(ref s_shared);
+        if (engine is not null)
+        {
+            return engine;
+        }
+
+        lock (s_lock)
+        {
+            return s_shared ??= new EpollEngine(threadCount > 0 ? threadCount : Environment.ProcessorCount, logger);
+        }
+    }
+
+    public EpollThread NextThread() => _threads.Length == 1 ? _threads[0] : _threads[Interlocked.Increment(ref _next) % (uint)_threads.Length];
+}

@@ -1,0 +1,221 @@
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Transport.Sockets.Internal.Epoll;
+
+/// <summary>The Linux calls the transport's own I/O threads make: epoll, and non-blocking recv/send on a socket.</summary>
+internal static unsafe partial class EpollNative
+{
+    public const uint EPOLLIN = 0x001;
+    public const uint EPOLLOUT = 0x004;
+    public const uint EPOLLERR = 0x008;
+    public const uint EPOLLHUP = 0x010;
+    public const uint EPOLLRDHUP = 0x2000;
+    public const uint EPOLLET = 1u << 31;
+
+    public const int MSG_PEEK = 0x02;
+    public const int MSG_DONTWAIT = 0x40;
+    public const int MSG_NOSIGNAL = 0x4000;
+
+    private const int EPOLL_CTL_ADD = 1;
+    private const int EPOLL_CTL_DEL = 2;
+    private const int EPOLL_CLOEXEC = 0x80000;
+    private const int FIONBIO = 0x5421;
+
+    public const int EINTR = 4;
+    public const int EAGAIN = 11;
+
+    /// <summary>
+    /// Whether this process can use them: Linux on x64 or Arm64, the two layouts of <c>struct epoll_event</c> we know
+    /// (packed, 12 bytes, on x64; natural, 16 bytes, elsewhere).
+    /// </summary>
+    public static bool IsSupported { get; } = OperatingSystem.IsLinux()
+        && RuntimeInformation.ProcessArchitecture is Architecture.X64 or Architecture.Arm64;
+
+    /// <summary>The size of one <c>struct epoll_event</c>.</summary>
+    public static int EventSize { get; } = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;
+
+    /// <summary>Where <c>epoll_data_t</c> starts in one event.</summary>
+    public static int DataOffset { get; } = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 4 : 8;
+
+    public static int CreateEpoll()
+    {
+        int fd = epoll_create1(EPOLL_CLOEXEC);
+        return fd >= 0 ? fd : throw new SocketException((int)ToSocketError(Marshal.GetLastPInvokeError()));
+    }
+
+    /// <summary>Puts the socket in non-blocking mode and adds it, edge-triggered for both directions, with <paramref name="data"/>.</summary>
+    public static SocketError Register(int epoll, SafeHandle socket, ulong data)
+    {
+        byte* ev = stackalloc byte[16];
+        Unsafe.WriteUnaligned(ev, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+        Unsafe.WriteUnaligned(ev + DataOffset, data);
+        int on = 1;
+        if (ioctl(socket, FIONBIO, &on) < 0 || epoll_ctl(epoll, EPOLL_CTL_ADD, socket, ev) < 0)
+        {
+            return ToSocketError(Marshal.GetLastPInvokeError());
+        }
+
+        return SocketError.Success;
+    }
+
+    /// <summary>Removes the socket from the epoll set; errors (the descriptor already closed) are of no interest.</summary>
+    public static void Unregister(int epoll, SafeHandle socket)
+    {
+        if (socket.IsClosed)
+        {
+            return;
+        }
+
+        try
+        {
+            byte* ev = stackalloc byte[16];
+            _ = epoll_ctl(epoll, EPOLL_CTL_DEL, socket, ev);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Closed meanwhile: the kernel dropped it from the set itself.
+        }
+    }
+
+    /// <summary>Waits for events; returns their count, 0 on EINTR, or -errno.</summary>
+    public static int Wait(int epoll, byte* events, int maxEvents)
+    {
+        int n = epoll_wait(epoll, events, maxEvents, -1);
+        if (n >= 0)
+        {
+            return n;
+        }
+
+        int errno = Marshal.GetLastPInvokeError();
+        return errno == EINTR ? 0 : -errno;
+    }
+
+    /// <summary>recv(2) without blocking: the bytes received, 0 at the peer's FIN, or -1 with <paramref name="error"/>.</summary>
+    public static int Receive(SafeHandle socket, byte* buffer, int length, int flags, out SocketError error)
+    {
+        while (true)
+        {
+            nint n = recv(socket, buffer, length, flags | MSG_DONTWAIT);
+            if (n >= 0)
+            {
+                error = SocketError.Success;
+                return (int)n;
+            }
+
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno != EINTR)
+            {
+                error = ToSocketError(errno);
+                return -1;
+            }
+        }
+    }
+
+    /// <summary>send(2) without blocking or SIGPIPE: the bytes sent, or -1 with <paramref name="error"/>.</summary>
+    public static int Send(SafeHandle socket, byte* buffer, int length, out SocketError error)
+    {
+        while (true)
+        {
+            nint n = send(socket, buffer, length, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n >= 0)
+            {
+                error = SocketError.Success;
+                return (int)n;
+            }
+
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno != EINTR)
+            {
+                error = ToSocketError(errno);
+                return -1;
+            }
+        }
+    }
+
+    /// <summary>sendmsg(2) of a gather list without blocking or SIGPIPE: the bytes sent, or -1 with <paramref name="error"/>.</summary>
+    public static int SendGather(SafeHandle socket, IoVec* vectors, int count, out SocketError error)
+    {
+        MsgHdr header = default;
+        header.Iov = vectors;
+        header.IovLength = (nuint)count;
+        while (true)
+        {
+            nint n = sendmsg(socket, &header, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n >= 0)
+            {
+                error = SocketError.Success;
+                return (int)n;
+            }
+
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno != EINTR)
+            {
+                error = ToSocketError(errno);
+                return -1;
+            }
+        }
+    }
+
+    /// <summary>The <see cref="SocketError"/> .NET reports for a Linux errno (the ones a connected stream socket meets).</summary>
+    public static SocketError ToSocketError(int errno) => errno switch
+    {
+        EAGAIN => SocketError.WouldBlock,
+        9 => SocketError.OperationAborted, // EBADF: closed under us, as by Abort
+        12 or 105 => SocketError.NoBufferSpaceAvailable, // ENOMEM, ENOBUFS
+        23 or 24 => SocketError.TooManyOpenSockets, // ENFILE, EMFILE
+        32 => SocketError.Shutdown, // EPIPE
+        100 => SocketError.NetworkDown,
+        101 => SocketError.NetworkUnreachable,
+        102 => SocketError.NetworkReset,
+        103 => SocketError.ConnectionAborted,
+        104 => SocketError.ConnectionReset,
+        107 => SocketError.NotConnected,
+        110 => SocketError.TimedOut,
+        111 => SocketError.ConnectionRefused,
+        112 => SocketError.HostDown,
+        113 => SocketError.HostUnreachable,
+        _ => SocketError.SocketError,
+    };
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct IoVec
+    {
+        public byte* Base;
+        public nuint Length;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct MsgHdr
+    {
+        public void* Name;
+        public uint NameLength;
+        public IoVec* Iov;
+        public nuint IovLength;
+        public void* Control;
+        public nuint ControlLength;
+        public int Flags;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int epoll_create1(int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int epoll_ctl(int epfd, int op, SafeHandle fd, byte* ev);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int epoll_wait(int epfd, byte* events, int maxevents, int timeout);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int ioctl(SafeHandle fd, nint request, int* argp);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint recv(SafeHandle fd, byte* buf, nint len, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint send(SafeHandle fd, byte* buf, nint len, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint sendmsg(SafeHandle fd, MsgHdr* msg, int flags);
+}

@@ -1,0 +1,453 @@
+using System.Buffers;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Threading.Tasks.Sources;
+
+namespace Transport.Sockets.Internal.Epoll;
+
+/// <summary>
+/// A connected socket served by one <see cref="EpollThread"/>: receives and sends are tried at once with non-blocking
+/// calls on the caller's thread, and one that would block waits for the socket's next edge-triggered event, which the
+/// I/O thread handles by trying again and, on success, running the awaiting code there. One receive and one send may be
+/// outstanding at a time (the connection's two loops). No allocation per operation.
+/// </summary>
+/// <remarks>
+/// Each direction has a readiness state: <c>Ready</c> (an event came, or the last call may have left more: try the
+/// call), <c>Empty</c> (the last call found nothing and no event came since) and <c>Waiting</c> (an operation is
+/// parked). An operation sets <c>Empty</c> before its call, so an event during the call turns it back to <c>Ready</c>
+/// and the operation tries again instead of parking: no event is lost between a call that found nothing and the park.
+/// A receive that returns fewer bytes than asked has emptied the socket, so the next wait for data parks without a call;
+/// the peer's FIN, which may have come with those bytes, is remembered apart (it has no later event).
+/// </remarks>
+internal sealed unsafe class EpollSocket : IValueTaskSource<int>
+{
+    private const int Ready = 0;
+    private const int Empty = 1;
+    private const int Waiting = 2;
+
+    private const int Pending = -1;
+    private const int Failed = -2;
+
+    // The most segments one sendmsg gathers (16 pool blocks: 64 KiB, the receive batch).
+    private const int MaxSendSegments = 16;
+
+    private readonly Socket _socket;
+    private readonly EpollThread _thread;
+    private int _readState;
+    private int _writeState;
+    private int _aborted;
+    // Set once an event said the peer closed or the socket failed: that readiness comes once, with the last data or
+    // after it, so a receive that took the data must not forget it.
+    private int _readClosed;
+    private Memory<byte> _receiveBuffer;
+    private SocketError _receiveError;
+    private ManualResetValueTaskSourceCore<int> _receive;
+    private SendOperation? _send;
+
+    private EpollSocket(Socket socket, EpollThread thread)
+    {
+        _socket = socket;
+        _thread = thread;
+    }
+
+    /// <summary>The socket's slot in its thread's table (see <see cref="EpollThread"/>).</summary>
+    public ulong Token { get; set; }
+
+    /// <summary>Registers <paramref name="socket"/> with one of <paramref name="engine"/>'s threads; null if the kernel refused.</summary>
+    public static EpollSocket? TryCreate(Socket socket, EpollEngine engine)
+    {
+        EpollThread thread = engine.NextThread();
+        var epoll = new EpollSocket(socket, thread);
+        return thread.Register(epoll, socket) == SocketError.Success ? epoll : null;
+    }
+
+    /// <summary>
+    /// Receives into <paramref name="buffer"/>: the bytes received, 0 at the peer's FIN. An empty buffer waits until the
+    /// socket is readable (data, FIN or an error) without taking any bytes, and completes with 0.
+    /// </summary>
+    public ValueTask<int> ReceiveAsync(Memory<byte> buffer)
+    {
+        _receiveBuffer = buffer;
+        int result = TryReceive(fromEvent: false);
+        if (result == Pending)
+        {
+            return new ValueTask<int>(this, _receive.Version);
+        }
+
+        _receiveBuffer = default;
+        return result >= 0 ? new ValueTask<int>(result) : ValueTask.FromException<int>(new SocketException((int)_receiveError));
+    }
+
+    /// <summary>Sends the start of <paramref name="buffer"/> (all of it unless it has more than 16 segments); the bytes sent.</summary>
+    public ValueTask<int> SendAsync(in ReadOnlySequence<byte> buffer)
+    {
+        int result = TrySend(buffer, out SocketError error);
+        if (result >= 0)
+        {
+            return new ValueTask<int>(result);
+        }
+
+        if (result == Failed)
+        {
+            return ValueTask.FromException<int>(new SocketException((int)error));
+        }
+
+        SendOperation send = _send ??= new SendOperation(this);
+        return send.Park(buffer);
+    }
+
+    /// <summary>Ends the outstanding operations with <see cref="SocketError.OperationAborted"/>, now and from now on.</summary>
+    public void Abort()
+    {
+        Interlocked.Exchange(ref _aborted, 1);
+        if (Interlocked.CompareExchange(ref _readState, Ready, Waiting) == Waiting)
+        {
+            CompleteReceive(Failed, SocketError.OperationAborted);
+        }
+
+        _send?.Abort();
+    }
+
+    /// <summary>Leaves the I/O thread (the descriptor still open); call once both loops are done with the socket.</summary>
+    public void Unregister()
+    {
+        _thread.Unregister(this, _socket);
+        // Drop the last continuation and buffer, which the I/O thread's table no longer keeps reachable anyway.
+        _receive.Reset();
+        _receiveBuffer = default;
+        _send?.Clear();
+    }
+
+    /// <summary>Runs on the I/O thread for each event of this socket.</summary>
+    public void OnEvents(uint events)
+    {
+        if ((events & (EpollNative.EPOLLRDHUP | EpollNative.EPOLLHUP | EpollNative.EPOLLERR)) != 0)
+        {
+            Volatile.Write(ref _readClosed, 1);
+        }
+
+        if ((events & (EpollNative.EPOLLIN | EpollNative.EPOLLRDHUP | EpollNative.EPOLLHUP | EpollNative.EPOLLERR)) != 0
+            && Interlocked.Exchange(ref _readState, Ready) == Waiting)
+        {
+            int result = TryReceive(fromEvent: true);
+            if (result != Pending)
+            {
+                CompleteReceive(result, _receiveError);
+            }
+        }
+
+        if ((events & (EpollNative.EPOLLOUT | EpollNative.EPOLLHUP | EpollNative.EPOLLERR)) != 0)
+        {
+            if (Interlocked.Exchange(ref _writeState, Ready) == Waiting)
+            {
+                _send?.OnWritable();
+            }
+        }
+    }
+
+    private void CompleteReceive(int result, SocketError error)
+    {
+        _receiveBuffer = default;
+        if (result >= 0)
+        {
+            _receive.SetResult(result);
+        }
+        else
+        {
+            _receive.SetException(new SocketException((int)error));
+        }
+    }
+
+    /// <summary>One attempt (or a few, when an event comes during the call): a result, <see cref="Failed"/>, or parked.</summary>
+    private int TryReceive(bool fromEvent)
+    {
+        Memory<byte> buffer = _receiveBuffer;
+        bool parkedBefore = fromEvent;
+        while (true)
+        {
+            if (Volatile.Read(ref _aborted) != 0)
+            {
+                _receiveError = SocketError.OperationAborted;
+                return Failed;
+            }
+
+            int previous = Interlocked.Exchange(ref _readState, Empty);
+            SocketError error;
+            if (buffer.IsEmpty)
+            {
+                if (fromEvent || Volatile.Read(ref _readClosed) != 0)
+                {
+                    // Readable, or hung up: either way the next receive has something to report.
+                    MarkReady(ref _readState);
+                    return 0;
+                }
+
+                if (previous == Ready)
+                {
+                    // Maybe readable (the last receive filled its buffer, or an event came): look without taking.
+                    byte probe;
+                    int peeked = Call(&probe, 1, EpollNative.MSG_PEEK, out error);
+                    if (peeked >= 0 || error != SocketError.WouldBlock)
+                    {
+                        MarkReady(ref _readState);
+                        return peeked >= 0 ? 0 : Fail(error);
+                    }
+                }
+            }
+            else
+            {
+                int received;
+                fixed (byte* pointer = buffer.Span)
+                {
+                    received = Call(pointer, buffer.Length, 0, out error);
+                }
+
+                if (received > 0)
+                {
+                    if (received == buffer.Length)
+                    {
+                        // Filled: the kernel may hold more.
+                        MarkReady(ref _readState);
+                    }
+
+                    return received;
+                }
+
+                if (received == 0 || error != SocketError.WouldBlock)
+                {
+                    // FIN or an error: every later receive will see it too.
+                    MarkReady(ref _readState);
+                    return received == 0 ? 0 : Fail(error);
+                }
+            }
+
+            // Nothing there: wait for the next event, unless one came during the call.
+            if (!parkedBefore)
+            {
+                _receive.Reset();
+                parkedBefore = true;
+            }
+
+            if (Interlocked.CompareExchange(ref _readState, Waiting, Empty) == Empty)
+            {
+                // Abort may have looked before we parked: then it is ours to end.
+                if (Volatile.Read(ref _aborted) != 0 && Interlocked.CompareExchange(ref _readState, Ready, Waiting) == Waiting)
+                {
+                    _receiveError = SocketError.OperationAborted;
+                    return Failed;
+                }
+
+                return Pending;
+            }
+
+            fromEvent = false;
+        }
+    }
+
+    private int Fail(SocketError error)
+    {
+        _receiveError = error;
+        return Failed;
+    }
+
+    private int Call(byte* buffer, int length, int flags, out SocketError error)
+    {
+        try
+        {
+            return EpollNative.Receive(_socket.SafeHandle, buffer, length, flags, out error);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Closed by Abort while this loop was between calls.
+            error = SocketError.OperationAborted;
+            return -1;
+        }
+    }
+
+    private static void MarkReady(ref int state) => Interlocked.CompareExchange(ref state, Ready, Empty);
+
+    /// <summary>A send: the bytes sent (maybe fewer than all), <see cref="Failed"/> with the error, or <see cref="Pending"/> (would block).</summary>
+    private int TrySend(in ReadOnlySequence<byte> buffer, out SocketError error)
+    {
+        while (true)
+        {
+            if (Volatile.Read(ref _aborted) != 0)
+            {
+                error = SocketError.OperationAborted;
+                return Failed;
+            }
+
+            Interlocked.Exchange(ref _writeState, Empty);
+            int sent;
+            try
+            {
+                sent = buffer.IsSingleSegment ? SendOne(buffer.First, out error) : SendGather(buffer, out error);
+            }
+            catch (ObjectDisposedException)
+            {
+                error = SocketError.OperationAborted;
+                return Failed;
+            }
+
+            if (sent >= 0)
+            {
+                MarkReady(ref _writeState);
+                return sent;
+            }
+
+            if (error != SocketError.WouldBlock)
+            {
+                MarkReady(ref _writeState);
+                return Failed;
+            }
+
+            // The socket's send buffer is full. If an event came during the call, try again; otherwise the caller parks.
+            if (Volatile.Read(ref _writeState) == Empty)
+            {
+                return Pending;
+            }
+        }
+    }
+
+    private int SendOne(ReadOnlyMemory<byte> segment, out SocketError error)
+    {
+        fixed (byte* pointer = segment.Span)
+        {
+            return EpollNative.Send(_socket.SafeHandle, pointer, segment.Length, out error);
+        }
+    }
+
+    private int SendGather(in ReadOnlySequence<byte> buffer, out SocketError error)
+    {
+        EpollNative.IoVec* vectors = stackalloc EpollNative.IoVec[MaxSendSegments];
+        PinnedSegments pins = default;
+        int count = 0;
+        try
+        {
+            foreach (ReadOnlyMemory<byte> segment in buffer)
+            {
+                if (segment.IsEmpty)
+                {
+                    continue;
+                }
+
+                // Pool blocks are not pinned (see BlockMemoryPool): pinned only for the call.
+                pins[count] = segment.Pin();
+                vectors[count].Base = (byte*)pins[count].Pointer;
+                vectors[count].Length = (nuint)segment.Length;
+                if (++count == MaxSendSegments)
+                {
+                    break;
+                }
+            }
+
+            return EpollNative.SendGather(_socket.SafeHandle, vectors, count, out error);
+        }
+        finally
+        {
+            for (int i = 0; i < count; i++)
+            {
+                pins[i].Dispose();
+            }
+        }
+    }
+
+    int IValueTaskSource<int>.GetResult(short token) => _receive.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource<int>.GetStatus(short token) => _receive.GetStatus(token);
+
+    void IValueTaskSource<int>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _receive.OnCompleted(continuation, state, token, flags);
+
+    [InlineArray(MaxSendSegments)]
+    private struct PinnedSegments
+    {
+        private MemoryHandle _element;
+    }
+
+    /// <summary>A send that waits for the socket to become writable; made on the first send that has to wait.</summary>
+    private sealed class SendOperation(EpollSocket owner) : IValueTaskSource<int>
+    {
+        private ManualResetValueTaskSourceCore<int> _source;
+        private ReadOnlySequence<byte> _buffer;
+
+        public ValueTask<int> Park(in ReadOnlySequence<byte> buffer)
+        {
+            _buffer = buffer;
+            _source.Reset();
+            while (true)
+            {
+                if (Interlocked.CompareExchange(ref owner._writeState, Waiting, Empty) == Empty)
+                {
+                    if (Volatile.Read(ref owner._aborted) != 0)
+                    {
+                        Abort();
+                    }
+
+                    return new ValueTask<int>(this, _source.Version);
+                }
+
+                // Writable again since the call that would have blocked.
+                int result = owner.TrySend(buffer, out SocketError error);
+                if (result != Pending)
+                {
+                    _buffer = default;
+                    return result >= 0 ? new ValueTask<int>(result) : ValueTask.FromException<int>(new SocketException((int)error));
+                }
+            }
+        }
+
+        public void OnWritable()
+        {
+            int result = owner.TrySend(_buffer, out SocketError error);
+            if (result == Pending)
+            {
+                if (Interlocked.CompareExchange(ref owner._writeState, Waiting, Empty) != Empty)
+                {
+                    // Writable again already: the next event will not come for it, so try once more now.
+                    Interlocked.Exchange(ref owner._writeState, Ready);
+                    OnWritable();
+                }
+
+                return;
+            }
+
+            Complete(result, error);
+        }
+
+        public void Abort()
+        {
+            if (Interlocked.CompareExchange(ref owner._writeState, Ready, Waiting) == Waiting)
+            {
+                Complete(Failed, SocketError.OperationAborted);
+            }
+        }
+
+        public void Clear()
+        {
+            _source.Reset();
+            _buffer = default;
+        }
+
+        private void Complete(int result, SocketError error)
+        {
+            _buffer = default;
+            if (result >= 0)
+            {
+                _source.SetResult(result);
+            }
+            else
+            {
+                _source.SetException(new SocketException((int)error));
+            }
+        }
+
+        int IValueTaskSource<int>.GetResult(short token) => _source.GetResult(token);
+
+        ValueTaskSourceStatus IValueTaskSource<int>.GetStatus(short token) => _source.GetStatus(token);
+
+        void IValueTaskSource<int>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            _source.OnCompleted(continuation, state, token, flags);
+    }
+}

@@ -1,0 +1,151 @@
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+
+namespace Transport.Sockets.Internal.Epoll;
+
+/// <summary>
+/// One of the transport's I/O threads: an epoll set and the thread that waits on it and runs what its sockets' events
+/// complete (the connection's receive or send, and under inline scheduling the protocol) on that thread, with no hop to
+/// the thread pool.
+/// </summary>
+/// <remarks>
+/// A socket is known to the set by a token (slot index and generation), not by a reference: an event the kernel queued
+/// before a socket left the set (a descriptor shared with a forked child outlives our close) finds an empty slot or
+/// another generation and is ignored.
+/// </remarks>
+internal sealed unsafe class EpollThread
+{
+    private const int MaxEvents = 256;
+
+    private readonly int _epoll;
+    private readonly ILogger _logger;
+    private readonly Lock _lock = new();
+    private EpollSocket?[] _slots = new EpollSocket?[64];
+    private readonly Stack<int> _free = new();
+    private int _used;
+    private uint _generation;
+
+    public EpollThread(int index, ILogger logger)
+    {
+        _logger = logger;
+        _epoll = EpollNative.CreateEpoll();
+        var thread = new Thread(Run, maxStackSize: 0)
+        {
+            IsBackground = true,
+            Name = ".NET Transport epoll " + index.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        thread.UnsafeStart();
+    }
+
+    /// <summary>Adds the socket to the set; its events then arrive on this thread.</summary>
+    public SocketError Register(EpollSocket socket, Socket handleOwner)
+    {
+        ulong token;
+        lock (_lock)
+        {
+            int index;
+            if (_free.Count > 0)
+            {
+                index = _free.Pop();
+            }
+            else
+            {
+                if (_used == _slots.Length)
+                {
+                    var grown = new EpollSocket?[_slots.Length * 2];
+                    _slots.CopyTo(grown, 0);
+                    Volatile.Write(ref _slots, grown);
+                }
+
+                index = _used++;
+            }
+
+            token = ((ulong)++_generation << 32) | (uint)index;
+            socket.Token = token;
+            Volatile.Write(ref _slots[index], socket);
+        }
+
+        SocketError error;
+        try
+        {
+            error = EpollNative.Register(_epoll, handleOwner.SafeHandle, token);
+        }
+        catch (ObjectDisposedException)
+        {
+            error = SocketError.OperationAborted;
+        }
+
+        if (error != SocketError.Success)
+        {
+            Release(token);
+        }
+
+        return error;
+    }
+
+    /// <summary>Takes the socket out of the set (the descriptor still open) and frees its slot.</summary>
+    public void Unregister(EpollSocket socket, Socket handleOwner)
+    {
+        EpollNative.Unregister(_epoll, handleOwner.SafeHandle);
+        Release(socket.Token);
+    }
+
+    private void Release(ulong token)
+    {
+        int index = (int)(uint)token;
+        lock (_lock)
+        {
+            if (_slots[index] is { } current && current.Token == token)
+            {
+                _slots[index] = null;
+                _free.Push(index);
+            }
+        }
+    }
+
+    private void Run()
+    {
+        int size = EpollNative.EventSize;
+        int dataOffset = EpollNative.DataOffset;
+        byte* events = stackalloc byte[MaxEvents * size];
+        while (true)
+        {
+            int n = EpollNative.Wait(_epoll, events, MaxEvents);
+            if (n < 0)
+            {
+                // Not expected for a valid set (EINTR is 0); log and keep serving rather than lose every socket on it.
+                SocketsLog.IoThreadWaitFailed(_logger, -n);
+                Thread.Sleep(10);
+                continue;
+            }
+
+            for (int i = 0; i < n; i++)
+            {
+                byte* ev = events + (i * size);
+                uint flags = Unsafe.ReadUnaligned<uint>(ev);
+                ulong token = Unsafe.ReadUnaligned<ulong>(ev + dataOffset);
+                int index = (int)(uint)token;
+
+                // The table as of now (it may have grown since the last event, with this socket in the new one only).
+                EpollSocket?[] slots = Volatile.Read(ref _slots);
+                EpollSocket? socket = (uint)index < (uint)slots.Length ? Volatile.Read(ref slots[index]) : null;
+                if (socket is null || socket.Token != token)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    socket.OnEvents(flags);
+                }
+                catch (Exception ex)
+                {
+                    // What runs here is the connection's loop and, inline, the protocol: neither should throw to us, and
+                    // if one does the thread must go on serving the others.
+                    SocketsLog.IoThreadCallbackFailed(_logger, ex);
+                }
+            }
+        }
+    }
+}
