@@ -10,23 +10,29 @@ namespace Transport.Tests;
 /// </summary>
 public sealed class SocketAbortTests
 {
-    public static TheoryData<TestTransport, bool> Cases => new()
+    public static TheoryData<TestTransport, bool, bool> Cases => new()
     {
-        { TestTransport.Tcp, false },
-        { TestTransport.Tcp, true },
-        { TestTransport.Unix, false },
-        { TestTransport.Unix, true },
+        { TestTransport.Tcp, false, true },
+        { TestTransport.Tcp, true, true },
+        { TestTransport.Unix, false, true },
+        { TestTransport.Unix, true, true },
+        { TestTransport.Tcp, true, false },
+        { TestTransport.Unix, true, false },
     };
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public async Task AbortDuringAPendingReceive_ProtocolReadEndsWithTheAbortReason(TestTransport transport, bool waitForData)
+    public async Task AbortDuringAPendingReceive_ProtocolReadEndsWithTheAbortReason(TestTransport transport, bool waitForData, bool ioThreads)
     {
         var reads = new ReadRecorder();
         await using TransportTestServer server = await TransportTestServer.StartAsync<ReadTwiceProtocol>(transport, b =>
         {
             b.Host.Services.AddSingleton(reads);
-            b.Host.Services.Configure<SocketTransportOptions>(o => o.WaitForDataBeforeAllocatingBuffer = waitForData);
+            b.Host.Services.Configure<SocketTransportOptions>(o =>
+            {
+                o.WaitForDataBeforeAllocatingBuffer = waitForData;
+                o.PreferTransportIoThreads = ioThreads;
+            });
         });
 
         // Many rounds: how a closed socket completes the pending receive (an error, or 0 bytes) is a race.

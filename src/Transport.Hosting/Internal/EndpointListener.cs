@@ -270,7 +270,8 @@ internal sealed class EndpointListener
         {
             TransportLog.ConnectionRejected(_logger, connection.ConnectionId, Name, limit);
         }
-        connection.Abort(new ConnectionAbortedException($"Endpoint '{Name}' is at its limit of {limit} connections."));
+        // Closed, not aborted (as Kestrel's connection limit does): the client sees the end of a connection it has made, not
+        // a reset that can reach it before its connect has completed and fail that instead.
         _ = DisposeRejectedAsync(connection);
     }
 
