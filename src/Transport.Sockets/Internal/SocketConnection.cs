@@ -96,6 +96,20 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
         MarkAborted();
 
         SocketsLog.ConnectionAborted(_logger, ConnectionId, abortReason.Message);
+
+        // An abort resets the connection: what is still unsent is dropped and the peer gets an RST at once, whatever the
+        // loops are doing (.NET's engine resets only when it had to cancel an operation and no shutdown came first; a
+        // plain close would leave the kernel sending the rest for as long as a slow peer takes to read it). Set first:
+        // ending the loops below may close the socket before they return.
+        try
+        {
+            _socket.LingerState = new LingerOption(true, 0);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Already closed, or reset by the peer.
+        }
+
         _output.Reader.CancelPendingRead();
         // Closing the descriptor ends .NET's pending operations; ours are parked on an epoll set that closing leaves.
         _epoll?.Abort();

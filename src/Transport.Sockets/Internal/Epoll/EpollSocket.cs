@@ -102,18 +102,6 @@ internal sealed unsafe class EpollSocket : IValueTaskSource<int>
     {
         Interlocked.Exchange(ref _aborted, 1);
 
-        // What is still unsent is dropped and the peer gets a reset, as when .NET closes a socket whose operations it
-        // had to cancel; a plain close would leave the kernel sending it for as long as a slow peer takes. Set first: the
-        // operations ended below may close the socket before they return.
-        try
-        {
-            _socket.LingerState = new LingerOption(true, 0);
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-            // Already closed, or reset by the peer.
-        }
-
         if (Interlocked.CompareExchange(ref _readState, Ready, Waiting) == Waiting)
         {
             CompleteReceive(Failed, SocketError.OperationAborted);
