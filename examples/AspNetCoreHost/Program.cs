@@ -2,7 +2,9 @@
 // the greeting page) plus POST /echo.
 //   AspNetCoreHost [--port P] [--uds PATH] [--protocols Http1|Http2|Http1AndHttp2] [--kestrel-sockets] [--no-inline-scheduling]
 // --kestrel-sockets runs the same app on Kestrel's own socket transport, for a like-for-like comparison.
-// --no-inline-scheduling turns off SocketTransportOptions.InlineScheduling (Kestrel then resumes on the thread pool).
+// Its endpoints never block, so it opts into SocketTransportOptions.InlineScheduling (UseTransport's default is off):
+// Kestrel runs on the transport's I/O thread that received the request. --no-inline-scheduling keeps the default
+// (Kestrel and the endpoints on the thread pool, as on Kestrel's own transport).
 using System.Net;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;

@@ -21,14 +21,27 @@ public static class TransportWebHostBuilderExtensions
     /// than once.
     /// </summary>
     /// <param name="builder">The web host builder, e.g. <c>WebApplicationBuilder.WebHost</c>.</param>
-    /// <param name="configureSockets">Optional configuration of the socket transport.</param>
+    /// <param name="configureSockets">
+    /// Optional configuration of the socket transport. Here <see cref="SocketTransportOptions.InlineScheduling"/> defaults
+    /// to <see langword="false"/>: Kestrel and the app run on the thread pool, as on Kestrel's own transport, so an endpoint
+    /// that blocks holds a pool thread, not one of the transport's I/O threads. Set it to <see langword="true"/> only when
+    /// no endpoint or middleware ever blocks: Kestrel then runs on the I/O thread that received the bytes (the fastest
+    /// setting, see docs/aspnetcore.md).
+    /// </param>
     /// <returns>The builder.</returns>
     public static IWebHostBuilder UseTransport(this IWebHostBuilder builder, Action<SocketTransportOptions>? configureSockets = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
         return builder.ConfigureServices(services =>
         {
-            services.AddSocketTransport(configureSockets);
+            // Endpoints and middleware may block (a synchronous call, a lock, .Result): by default they run on the thread
+            // pool, as on Kestrel's own transport, and only the socket calls run on the transport's I/O threads. An app
+            // whose code never blocks can set InlineScheduling back to true: Kestrel then runs on those threads too.
+            services.AddSocketTransport(sockets =>
+            {
+                sockets.InlineScheduling = false;
+                configureSockets?.Invoke(sockets);
+            });
             services.AddMemoryTransport();
 
             // Per endpoint, Kestrel binds with the last registered factory whose CanBind accepts it. Its own socket

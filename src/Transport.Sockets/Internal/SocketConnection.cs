@@ -71,10 +71,9 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
     {
         if (_settings.Engine is { } engine)
         {
-            _epoll = EpollSocket.TryCreate(_socket, engine);
+            _epoll = EpollSocket.Create(_socket, engine);
         }
-
-        if (_epoll is null)
+        else
         {
             _receiveArgs = new SocketAwaitableEventArgs();
         }

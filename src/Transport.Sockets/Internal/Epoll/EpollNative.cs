@@ -19,9 +19,7 @@ internal static unsafe partial class EpollNative
     public const int MSG_NOSIGNAL = 0x4000;
 
     private const int EPOLL_CTL_ADD = 1;
-    private const int EPOLL_CTL_DEL = 2;
     private const int EPOLL_CLOEXEC = 0x80000;
-    private const int FIONBIO = 0x5421;
 
     public const int EINTR = 4;
     public const int EAGAIN = 11;
@@ -45,38 +43,17 @@ internal static unsafe partial class EpollNative
         return fd >= 0 ? fd : throw new SocketException((int)ToSocketError(Marshal.GetLastPInvokeError()));
     }
 
-    /// <summary>Puts the socket in non-blocking mode and adds it, edge-triggered for both directions, with <paramref name="data"/>.</summary>
+    /// <summary>
+    /// Adds the socket, edge-triggered for both directions, with <paramref name="data"/>. The kernel reports the socket's
+    /// readiness at the time of the add as a first event. The descriptor's blocking mode is left alone: every call here
+    /// passes MSG_DONTWAIT. Closing the descriptor takes it out of the set.
+    /// </summary>
     public static SocketError Register(int epoll, SafeHandle socket, ulong data)
     {
         byte* ev = stackalloc byte[16];
         Unsafe.WriteUnaligned(ev, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
         Unsafe.WriteUnaligned(ev + DataOffset, data);
-        int on = 1;
-        if (ioctl(socket, FIONBIO, &on) < 0 || epoll_ctl(epoll, EPOLL_CTL_ADD, socket, ev) < 0)
-        {
-            return ToSocketError(Marshal.GetLastPInvokeError());
-        }
-
-        return SocketError.Success;
-    }
-
-    /// <summary>Removes the socket from the epoll set; errors (the descriptor already closed) are of no interest.</summary>
-    public static void Unregister(int epoll, SafeHandle socket)
-    {
-        if (socket.IsClosed)
-        {
-            return;
-        }
-
-        try
-        {
-            byte* ev = stackalloc byte[16];
-            _ = epoll_ctl(epoll, EPOLL_CTL_DEL, socket, ev);
-        }
-        catch (ObjectDisposedException)
-        {
-            // Closed meanwhile: the kernel dropped it from the set itself.
-        }
+        return epoll_ctl(epoll, EPOLL_CTL_ADD, socket, ev) < 0 ? ToSocketError(Marshal.GetLastPInvokeError()) : SocketError.Success;
     }
 
     /// <summary>Waits for events; returns their count, 0 on EINTR, or -errno.</summary>
@@ -206,9 +183,6 @@ internal static unsafe partial class EpollNative
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int epoll_wait(int epfd, byte* events, int maxevents, int timeout);
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int ioctl(SafeHandle fd, nint request, int* argp);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial nint recv(SafeHandle fd, byte* buf, nint len, int flags);

@@ -37,6 +37,9 @@ internal sealed unsafe class EpollSocket : IValueTaskSource<int>
     private int _readState;
     private int _writeState;
     private int _aborted;
+    // 0: not in the epoll set yet; 1: added (or being added); -1: the add failed (_registrationError).
+    private int _registration;
+    private SocketError _registrationError;
     // Set once an event said the peer closed or the socket failed: that readiness comes once, with the last data or
     // after it, so a receive that took the data must not forget it.
     private int _readClosed;
@@ -54,13 +57,12 @@ internal sealed unsafe class EpollSocket : IValueTaskSource<int>
     /// <summary>The socket's slot in its thread's table (see <see cref="EpollThread"/>).</summary>
     public ulong Token { get; set; }
 
-    /// <summary>Registers <paramref name="socket"/> with one of <paramref name="engine"/>'s threads; null if the kernel refused.</summary>
-    public static EpollSocket? TryCreate(Socket socket, EpollEngine engine)
-    {
-        EpollThread thread = engine.NextThread();
-        var epoll = new EpollSocket(socket, thread);
-        return thread.Register(epoll, socket) == SocketError.Success ? epoll : null;
-    }
+    /// <summary>
+    /// Serves <paramref name="socket"/> on one of <paramref name="engine"/>'s threads. It joins that thread's epoll set only
+    /// when an operation first has to wait: a short connection whose request is there on accept and whose peer's FIN comes
+    /// before the drain looks never does, and costs no epoll call at all.
+    /// </summary>
+    public static EpollSocket Create(Socket socket, EpollEngine engine) => new(socket, engine.NextThread());
 
     /// <summary>
     /// Receives into <paramref name="buffer"/>: the bytes received, 0 at the peer's FIN. An empty buffer waits until the
@@ -110,10 +112,14 @@ internal sealed unsafe class EpollSocket : IValueTaskSource<int>
         _send?.Abort();
     }
 
-    /// <summary>Leaves the I/O thread (the descriptor still open); call once both loops are done with the socket.</summary>
+    /// <summary>Leaves the I/O thread (before the descriptor is closed); call once both loops are done with the socket.</summary>
     public void Unregister()
     {
-        _thread.Unregister(this, _socket);
+        if (Volatile.Read(ref _registration) == 1)
+        {
+            _thread.Unregister(this);
+        }
+
         // Drop the last continuation and buffer, which the I/O thread's table no longer keeps reachable anyway.
         _receive.Reset();
         _receiveBuffer = default;
@@ -232,10 +238,11 @@ internal sealed unsafe class EpollSocket : IValueTaskSource<int>
 
             if (Interlocked.CompareExchange(ref _readState, Waiting, Empty) == Empty)
             {
-                // Abort may have looked before we parked: then it is ours to end.
-                if (Volatile.Read(ref _aborted) != 0 && Interlocked.CompareExchange(ref _readState, Ready, Waiting) == Waiting)
+                // Abort may have looked before we parked, or the socket could not join the epoll set: then it is ours to end.
+                SocketError parkError = Volatile.Read(ref _aborted) != 0 ? SocketError.OperationAborted : EnsureRegistered();
+                if (parkError != SocketError.Success && Interlocked.CompareExchange(ref _readState, Ready, Waiting) == Waiting)
                 {
-                    _receiveError = SocketError.OperationAborted;
+                    _receiveError = parkError;
                     return Failed;
                 }
 
@@ -244,6 +251,36 @@ internal sealed unsafe class EpollSocket : IValueTaskSource<int>
 
             fromEvent = false;
         }
+    }
+
+    /// <summary>
+    /// Adds the socket to its thread's epoll set on the first wait; the add reports what is ready already, so an operation
+    /// parked before it completes still gets its event. Success once added (by this call or an earlier one).
+    /// </summary>
+    private SocketError EnsureRegistered()
+    {
+        int registration = Volatile.Read(ref _registration);
+        if (registration == 0 && Interlocked.CompareExchange(ref _registration, 1, 0) == 0)
+        {
+            SocketError error = _thread.Register(this, _socket);
+            if (error == SocketError.Success)
+            {
+                return SocketError.Success;
+            }
+
+            _registrationError = error;
+            Volatile.Write(ref _registration, -1);
+            // The other direction may have parked meanwhile, counting on this add: end it too.
+            if (Interlocked.CompareExchange(ref _readState, Ready, Waiting) == Waiting)
+            {
+                CompleteReceive(Failed, error);
+            }
+
+            _send?.Fail(error);
+            return error;
+        }
+
+        return Volatile.Read(ref _registration) == -1 ? _registrationError : SocketError.Success;
     }
 
     private int Fail(SocketError error)
@@ -385,6 +422,10 @@ internal sealed unsafe class EpollSocket : IValueTaskSource<int>
                     {
                         Abort();
                     }
+                    else if (owner.EnsureRegistered() is var registration and not SocketError.Success)
+                    {
+                        Fail(registration);
+                    }
 
                     return new ValueTask<int>(this, _source.Version);
                 }
@@ -422,11 +463,14 @@ internal sealed unsafe class EpollSocket : IValueTaskSource<int>
             Complete(result, error);
         }
 
-        public void Abort()
+        public void Abort() => Fail(SocketError.OperationAborted);
+
+        /// <summary>Ends the parked send, if it is still parked, with <paramref name="error"/>.</summary>
+        public void Fail(SocketError error)
         {
             if (Interlocked.CompareExchange(ref owner._writeState, Ready, Waiting) == Waiting)
             {
-                Complete(Failed, SocketError.OperationAborted);
+                Complete(Failed, error);
             }
         }
 

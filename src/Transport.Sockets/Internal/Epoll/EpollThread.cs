@@ -84,12 +84,11 @@ internal sealed unsafe class EpollThread
         return error;
     }
 
-    /// <summary>Takes the socket out of the set (the descriptor still open) and frees its slot.</summary>
-    public void Unregister(EpollSocket socket, Socket handleOwner)
-    {
-        EpollNative.Unregister(_epoll, handleOwner.SafeHandle);
-        Release(socket.Token);
-    }
+    /// <summary>
+    /// Frees the socket's slot; its descriptor leaves the set when it is closed (no call here: an event that still comes
+    /// finds the slot empty or another generation in it).
+    /// </summary>
+    public void Unregister(EpollSocket socket) => Release(socket.Token);
 
     private void Release(ulong token)
     {
