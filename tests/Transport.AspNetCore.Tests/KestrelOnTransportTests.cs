@@ -226,6 +226,54 @@ public sealed class KestrelOnTransportTests
     }
 
     [Fact]
+    public async Task EndpointsThatBlock_DoNotStallOtherRequests_UnderUseTransportsDefaults()
+    {
+        // More blocked requests than the socket transport has I/O threads: by default Kestrel and the endpoints run on
+        // the thread pool, so each one holds a pool thread, never the I/O thread that serves other connections.
+        int blockedCount = Environment.ProcessorCount + 2;
+        using var release = new ManualResetEventSlim();
+        using var blocked = new CountdownEvent(blockedCount);
+        await using TestApp app = await TestApp.StartAsync(TestTransport.Tcp, web =>
+        {
+            web.MapGet("/block", () =>
+            {
+                blocked.Signal();
+                release.Wait();
+                return "released";
+            });
+            MapApi(web);
+        });
+
+        // Keep-alive connections, one per client, each with a request served already: the next request on each arrives
+        // while Kestrel waits for it, so it is received, and under inline scheduling handled, on that connection's I/O
+        // thread. Connections are spread over the threads in turn, so the blocking ones cover them all.
+        HttpClient[] clients = [.. Enumerable.Range(0, blockedCount + 1).Select(_ => app.CreateClient())];
+        try
+        {
+            foreach (HttpClient c in clients)
+            {
+                Assert.Equal(Page, await c.GetStringAsync("/").DefaultTimeout());
+            }
+
+            Task<string>[] waiting = [.. clients.Skip(1).Select(c => c.GetStringAsync("/block"))];
+            Assert.True(await Task.Run(() => blocked.Wait(TestTimeouts.Default)), "the blocking requests did not all arrive");
+
+            Assert.Equal(Page, await clients[0].GetStringAsync("/").DefaultTimeout());
+
+            release.Set();
+            Assert.All(await Task.WhenAll(waiting).DefaultTimeout(), body => Assert.Equal("released", body));
+        }
+        finally
+        {
+            release.Set();
+            foreach (HttpClient c in clients)
+            {
+                c.Dispose();
+            }
+        }
+    }
+
+    [Fact]
     public async Task ListenHandle_AnInheritedListeningSocket_IsStillServed()
     {
         // What systemd socket activation hands a process: a listening socket by descriptor, which only Kestrel's own
