@@ -72,43 +72,27 @@ internal static unsafe partial class EpollNative
     /// <summary>recv(2) without blocking: the bytes received, 0 at the peer's FIN, or -1 with <paramref name="error"/>.</summary>
     public static int Receive(SafeHandle socket, byte* buffer, int length, int flags, out SocketError error)
     {
-        while (true)
+        nint n;
+        do
         {
-            nint n = recv(socket, buffer, length, flags | MSG_DONTWAIT);
-            if (n >= 0)
-            {
-                error = SocketError.Success;
-                return (int)n;
-            }
-
-            int errno = Marshal.GetLastPInvokeError();
-            if (errno != EINTR)
-            {
-                error = ToSocketError(errno);
-                return -1;
-            }
+            n = recv(socket, buffer, length, flags | MSG_DONTWAIT);
         }
+        while (Interrupted(n, out error));
+
+        return n >= 0 ? (int)n : -1;
     }
 
     /// <summary>send(2) without blocking or SIGPIPE: the bytes sent, or -1 with <paramref name="error"/>.</summary>
     public static int Send(SafeHandle socket, byte* buffer, int length, out SocketError error)
     {
-        while (true)
+        nint n;
+        do
         {
-            nint n = send(socket, buffer, length, MSG_DONTWAIT | MSG_NOSIGNAL);
-            if (n >= 0)
-            {
-                error = SocketError.Success;
-                return (int)n;
-            }
-
-            int errno = Marshal.GetLastPInvokeError();
-            if (errno != EINTR)
-            {
-                error = ToSocketError(errno);
-                return -1;
-            }
+            n = send(socket, buffer, length, MSG_DONTWAIT | MSG_NOSIGNAL);
         }
+        while (Interrupted(n, out error));
+
+        return n >= 0 ? (int)n : -1;
     }
 
     /// <summary>sendmsg(2) of a gather list without blocking or SIGPIPE: the bytes sent, or -1 with <paramref name="error"/>.</summary>
@@ -117,22 +101,28 @@ internal static unsafe partial class EpollNative
         MsgHdr header = default;
         header.Iov = vectors;
         header.IovLength = (nuint)count;
-        while (true)
+        nint n;
+        do
         {
-            nint n = sendmsg(socket, &header, MSG_DONTWAIT | MSG_NOSIGNAL);
-            if (n >= 0)
-            {
-                error = SocketError.Success;
-                return (int)n;
-            }
-
-            int errno = Marshal.GetLastPInvokeError();
-            if (errno != EINTR)
-            {
-                error = ToSocketError(errno);
-                return -1;
-            }
+            n = sendmsg(socket, &header, MSG_DONTWAIT | MSG_NOSIGNAL);
         }
+        while (Interrupted(n, out error));
+
+        return n >= 0 ? (int)n : -1;
+    }
+
+    /// <summary>Whether a call that returned <paramref name="result"/> was interrupted by a signal (try again); else its error.</summary>
+    private static bool Interrupted(nint result, out SocketError error)
+    {
+        if (result >= 0)
+        {
+            error = SocketError.Success;
+            return false;
+        }
+
+        int errno = Marshal.GetLastPInvokeError();
+        error = ToSocketError(errno);
+        return errno == EINTR;
     }
 
     /// <summary>The <see cref="SocketError"/> .NET reports for a Linux errno (the ones a connected stream socket meets).</summary>

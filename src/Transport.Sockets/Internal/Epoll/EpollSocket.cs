@@ -156,13 +156,19 @@ internal sealed unsafe class EpollSocket : IValueTaskSource<int>
     private void CompleteReceive(int result, SocketError error)
     {
         _receiveBuffer = default;
+        Complete(ref _receive, result, error);
+    }
+
+    /// <summary>Completes a parked operation (its continuation runs here): with the bytes, or with the error.</summary>
+    private static void Complete(ref ManualResetValueTaskSourceCore<int> operation, int result, SocketError error)
+    {
         if (result >= 0)
         {
-            _receive.SetResult(result);
+            operation.SetResult(result);
         }
         else
         {
-            _receive.SetException(new SocketException((int)error));
+            operation.SetException(new SocketException((int)error));
         }
     }
 
@@ -483,14 +489,7 @@ internal sealed unsafe class EpollSocket : IValueTaskSource<int>
         private void Complete(int result, SocketError error)
         {
             _buffer = default;
-            if (result >= 0)
-            {
-                _source.SetResult(result);
-            }
-            else
-            {
-                _source.SetException(new SocketException((int)error));
-            }
+            EpollSocket.Complete(ref _source, result, error);
         }
 
         int IValueTaskSource<int>.GetResult(short token) => _source.GetResult(token);
