@@ -16,9 +16,6 @@ internal sealed unsafe partial class LinuxDatagramBatch : IDisposable
     private const int MsgDontWait = 0x40;
     private const int AddressSize = 128; // sizeof(struct sockaddr_storage)
 
-    private const int EAGAIN = 11;
-    private const int EINTR = 4;
-
     private readonly int _slotSize;
     private readonly byte[]? _array;
     private readonly byte* _data;
@@ -131,19 +128,6 @@ internal sealed unsafe partial class LinuxDatagramBatch : IDisposable
         NativeMemory.Free(_headers);
     }
 
-    /// <summary>The errors a receive loop tells apart (Linux errno values); anything else is <see cref="SocketError.SocketError"/>.</summary>
-    public static SocketError ToSocketError(int errno) => errno switch
-    {
-        104 => SocketError.ConnectionReset,
-        111 => SocketError.ConnectionRefused,
-        113 => SocketError.HostUnreachable,
-        101 => SocketError.NetworkUnreachable,
-        90 => SocketError.MessageSize,
-        9 or 88 => SocketError.NotSocket, // EBADF, ENOTSOCK
-        105 or 12 => SocketError.NoBufferSpaceAvailable, // ENOBUFS, ENOMEM
-        _ => SocketError.SocketError,
-    };
-
     /// <summary>Whether <paramref name="errno"/> says this kernel or sandbox does not offer the batch calls (ENOSYS, EOPNOTSUPP, EPERM from a seccomp filter).</summary>
     public static bool IsUnsupported(int errno) => errno is 38 or 95 or 1;
 
@@ -167,12 +151,12 @@ internal sealed unsafe partial class LinuxDatagramBatch : IDisposable
                 }
 
                 error = Marshal.GetLastPInvokeError();
-                if (error == EINTR)
+                if (error == Transport.Internal.LinuxErrno.EINTR)
                 {
                     continue;
                 }
 
-                if (error == EAGAIN)
+                if (error == Transport.Internal.LinuxErrno.EAGAIN)
                 {
                     return 0;
                 }

@@ -71,7 +71,7 @@ internal static class UdpBatchReceiveLoop
                         return false;
                     }
 
-                    SocketError socketError = LinuxDatagramBatch.ToSocketError(error);
+                    SocketError socketError = Transport.Internal.LinuxErrno.ToSocketError(error);
                     if (UdpErrors.IsIgnoredOnReceive(socketError))
                     {
                         receiver.IgnoreError(socketError);

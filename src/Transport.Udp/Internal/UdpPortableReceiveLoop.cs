@@ -21,7 +21,7 @@ internal static class UdpPortableReceiveLoop
                 int injected = receiver.Fault?.Invoke(false) ?? 0;
                 received = injected == 0
                     ? await socket.ReceiveFromAsync(buffer, SocketFlags.None, address).ConfigureAwait(false)
-                    : throw new SocketException((int)LinuxDatagramBatch.ToSocketError(injected));
+                    : throw new SocketException((int)Transport.Internal.LinuxErrno.ToSocketError(injected));
             }
             catch (Exception ex)
             {

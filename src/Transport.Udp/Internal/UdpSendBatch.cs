@@ -154,7 +154,7 @@ internal sealed class UdpSendBatch : IDisposable
             {
                 UdpConnection owner = _owners[_start]!;
                 _start++;
-                owner.OnBatchedSendFailed(new SocketException((int)LinuxDatagramBatch.ToSocketError(error)));
+                owner.OnBatchedSendFailed(new SocketException((int)Transport.Internal.LinuxErrno.ToSocketError(error)));
             }
         }
 

@@ -23,9 +23,6 @@ internal sealed class EpollEngine
         }
     }
 
-    /// <summary>How many threads the shared engine runs.</summary>
-    public int ThreadCount => _threads.Length;
-
     /// <summary>
     /// The process's engine, made on first use with <paramref name="threadCount"/> threads (0: one per CPU); later calls
     /// get the same engine whatever they ask for, as the runtime's own socket threads are one set per process.

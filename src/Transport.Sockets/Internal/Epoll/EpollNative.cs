@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Transport.Internal;
 
 namespace Transport.Sockets.Internal.Epoll;
 
@@ -21,9 +22,6 @@ internal static unsafe partial class EpollNative
     private const int EPOLL_CTL_ADD = 1;
     private const int EPOLL_CLOEXEC = 0x80000;
 
-    public const int EINTR = 4;
-    public const int EAGAIN = 11;
-
     /// <summary>
     /// Whether this process can use them: Linux on x64 or Arm64, the two layouts of <c>struct epoll_event</c> we know
     /// (packed, 12 bytes, on x64; natural, 16 bytes, elsewhere).
@@ -40,7 +38,7 @@ internal static unsafe partial class EpollNative
     public static int CreateEpoll()
     {
         int fd = epoll_create1(EPOLL_CLOEXEC);
-        return fd >= 0 ? fd : throw new SocketException((int)ToSocketError(Marshal.GetLastPInvokeError()));
+        return fd >= 0 ? fd : throw new SocketException((int)LinuxErrno.ToSocketError(Marshal.GetLastPInvokeError()));
     }
 
     /// <summary>
@@ -53,7 +51,7 @@ internal static unsafe partial class EpollNative
         byte* ev = stackalloc byte[16];
         Unsafe.WriteUnaligned(ev, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
         Unsafe.WriteUnaligned(ev + DataOffset, data);
-        return epoll_ctl(epoll, EPOLL_CTL_ADD, socket, ev) < 0 ? ToSocketError(Marshal.GetLastPInvokeError()) : SocketError.Success;
+        return epoll_ctl(epoll, EPOLL_CTL_ADD, socket, ev) < 0 ? LinuxErrno.ToSocketError(Marshal.GetLastPInvokeError()) : SocketError.Success;
     }
 
     /// <summary>Waits for events; returns their count, 0 on EINTR, or -errno.</summary>
@@ -66,7 +64,7 @@ internal static unsafe partial class EpollNative
         }
 
         int errno = Marshal.GetLastPInvokeError();
-        return errno == EINTR ? 0 : -errno;
+        return errno == LinuxErrno.EINTR ? 0 : -errno;
     }
 
     /// <summary>recv(2) without blocking: the bytes received, 0 at the peer's FIN, or -1 with <paramref name="error"/>.</summary>
@@ -121,30 +119,9 @@ internal static unsafe partial class EpollNative
         }
 
         int errno = Marshal.GetLastPInvokeError();
-        error = ToSocketError(errno);
-        return errno == EINTR;
+        error = LinuxErrno.ToSocketError(errno);
+        return errno == LinuxErrno.EINTR;
     }
-
-    /// <summary>The <see cref="SocketError"/> .NET reports for a Linux errno (the ones a connected stream socket meets).</summary>
-    public static SocketError ToSocketError(int errno) => errno switch
-    {
-        EAGAIN => SocketError.WouldBlock,
-        9 => SocketError.OperationAborted, // EBADF: closed under us, as by Abort
-        12 or 105 => SocketError.NoBufferSpaceAvailable, // ENOMEM, ENOBUFS
-        23 or 24 => SocketError.TooManyOpenSockets, // ENFILE, EMFILE
-        32 => SocketError.Shutdown, // EPIPE
-        100 => SocketError.NetworkDown,
-        101 => SocketError.NetworkUnreachable,
-        102 => SocketError.NetworkReset,
-        103 => SocketError.ConnectionAborted,
-        104 => SocketError.ConnectionReset,
-        107 => SocketError.NotConnected,
-        110 => SocketError.TimedOut,
-        111 => SocketError.ConnectionRefused,
-        112 => SocketError.HostDown,
-        113 => SocketError.HostUnreachable,
-        _ => SocketError.SocketError,
-    };
 
     [StructLayout(LayoutKind.Sequential)]
     public struct IoVec

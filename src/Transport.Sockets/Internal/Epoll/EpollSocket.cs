@@ -54,6 +54,9 @@ internal sealed unsafe class EpollSocket : IValueTaskSource<int>
         _thread = thread;
     }
 
+    /// <summary>The socket served.</summary>
+    public Socket Socket => _socket;
+
     /// <summary>The socket's slot in its thread's table (see <see cref="EpollThread"/>).</summary>
     public ulong Token { get; set; }
 
@@ -268,7 +271,7 @@ internal sealed unsafe class EpollSocket : IValueTaskSource<int>
         int registration = Volatile.Read(ref _registration);
         if (registration == 0 && Interlocked.CompareExchange(ref _registration, 1, 0) == 0)
         {
-            SocketError error = _thread.Register(this, _socket);
+            SocketError error = _thread.Register(this);
             if (error == SocketError.Success)
             {
                 return SocketError.Success;
@@ -334,15 +337,15 @@ internal sealed unsafe class EpollSocket : IValueTaskSource<int>
                 return Failed;
             }
 
+            // Only a send that would block reads the state (to park); every send tries the call, so a success or a failure
+            // leaves it as it is.
             if (sent >= 0)
             {
-                MarkReady(ref _writeState);
                 return sent;
             }
 
             if (error != SocketError.WouldBlock)
             {
-                MarkReady(ref _writeState);
                 return Failed;
             }
 

@@ -39,7 +39,7 @@ internal sealed unsafe class EpollThread
     }
 
     /// <summary>Adds the socket to the set; its events then arrive on this thread.</summary>
-    public SocketError Register(EpollSocket socket, Socket handleOwner)
+    public SocketError Register(EpollSocket socket)
     {
         ulong token;
         lock (_lock)
@@ -69,7 +69,7 @@ internal sealed unsafe class EpollThread
         SocketError error;
         try
         {
-            error = EpollNative.Register(_epoll, handleOwner.SafeHandle, token);
+            error = EpollNative.Register(_epoll, socket.Socket.SafeHandle, token);
         }
         catch (ObjectDisposedException)
         {
@@ -103,6 +103,30 @@ internal sealed unsafe class EpollThread
         }
     }
 
+    /// <summary>
+    /// Logs a failure of this thread's loop. A logging provider is code we did not write: if it throws here, nothing is
+    /// left to tell, and an exception escaping this thread would end the process, so it is dropped.
+    /// </summary>
+    private void LogFailure(Exception? callbackError, int waitErrno)
+    {
+        try
+        {
+            if (callbackError is not null)
+            {
+                SocketsLog.IoThreadCallbackFailed(_logger, callbackError);
+            }
+            else
+            {
+                SocketsLog.IoThreadWaitFailed(_logger, waitErrno);
+            }
+        }
+#pragma warning disable CA1031 // The one place a failure cannot be reported: the reporter failed.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+    }
+
     private void Run()
     {
         int size = EpollNative.EventSize;
@@ -114,7 +138,7 @@ internal sealed unsafe class EpollThread
             if (n < 0)
             {
                 // Not expected for a valid set (EINTR is 0); log and keep serving rather than lose every socket on it.
-                SocketsLog.IoThreadWaitFailed(_logger, -n);
+                LogFailure(null, -n);
                 Thread.Sleep(10);
                 continue;
             }
@@ -142,7 +166,7 @@ internal sealed unsafe class EpollThread
                 {
                     // What runs here is the connection's loop and, inline, the protocol: neither should throw to us, and
                     // if one does the thread must go on serving the others.
-                    SocketsLog.IoThreadCallbackFailed(_logger, ex);
+                    LogFailure(ex, 0);
                 }
             }
         }
