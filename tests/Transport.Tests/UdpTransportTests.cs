@@ -179,6 +179,10 @@ public sealed class UdpTransportTests
             peers.ForEach(p => p.Dispose());
         }
 
+        // The first peer's answer orders it after the batch only per CPU: loopback datagrams wait in the sending CPU's
+        // backlog, and a sender that moved between CPUs mid-batch can have the last few handled just after it (seen as one
+        // refusal short in a full run). They are handled, though: wait for the count, then check it is exact.
+        await TestTimeouts.UntilAsync(() => Total(refused) >= expectedRefused);
         Assert.Equal(1000, Peak(sessions));
         Assert.Equal(1000, Total(sessions)); // none ended meanwhile
         Assert.True(expectedRefused > 8000, "most peers were over the limit");
