@@ -23,6 +23,7 @@ internal static class LogEvents
         public const string Category = "Transport.Sockets";
         public const int PeerClosed = 1;
         public const int AcceptFailing = 8;
+        public const int IoThreadCallbackFailed = 13;
     }
 
     /// <summary>The UDP transport (<c>UdpLog</c>).</summary>

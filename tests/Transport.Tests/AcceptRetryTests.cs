@@ -27,13 +27,15 @@ public sealed class AcceptRetryTests : IDisposable
 
     public void Dispose() => _pool.Dispose();
 
-    [Fact]
-    public async Task SocketListener_AcceptFails_RetriesWithGrowingDelay_LogsOnce_CountsEach_AndRecoversWhenTheSocketListensAgain()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task SocketListener_AcceptFails_RetriesWithGrowingDelay_LogsOnce_CountsEach_AndRecoversWhenTheSocketListensAgain(bool ioThreads)
     {
         using ServiceProvider services = new ServiceCollection().AddMetrics().BuildServiceProvider();
         var meterFactory = services.GetRequiredService<IMeterFactory>();
         using var errors = new MetricCollector<long>(meterFactory, "Transport", "transport.socket.accept.errors");
-        SocketConnectionListener listener = BindSocketListener(meterFactory);
+        SocketConnectionListener listener = BindSocketListener(meterFactory, ioThreads);
         ValueTask<ConnectionContext?> accepting = listener.AcceptAsync();
 
         // Linux: a listening socket that is shut down fails every accept with EINVAL until it listens again.
@@ -70,10 +72,26 @@ public sealed class AcceptRetryTests : IDisposable
         await listener.UnbindAsync();
     }
 
-    [Fact]
-    public async Task SocketListener_Unbind_EndsTheBackoffAtOnce_WithoutTheClockMoving()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task SocketListener_UnbindWhileWaitingForAConnection_TheAcceptReturnsNull(bool ioThreads)
     {
-        SocketConnectionListener listener = BindSocketListener(null);
+        SocketConnectionListener listener = BindSocketListener(null, ioThreads);
+        ValueTask<ConnectionContext?> accepting = listener.AcceptAsync();
+        Assert.False(accepting.IsCompleted);
+
+        await listener.UnbindAsync();
+
+        Assert.Null(await accepting.DefaultTimeout());
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task SocketListener_Unbind_EndsTheBackoffAtOnce_WithoutTheClockMoving(bool ioThreads)
+    {
+        SocketConnectionListener listener = BindSocketListener(null, ioThreads);
         ValueTask<ConnectionContext?> accepting = listener.AcceptAsync();
         listener.ListenSocket!.Shutdown(SocketShutdown.Receive);
         await _logs.WaitForEventAsync(LogEvents.Sockets.AcceptFailing, category: LogEvents.Sockets.Category);
@@ -163,11 +181,16 @@ public sealed class AcceptRetryTests : IDisposable
         Assert.Contains(_logs.Entries, e => e.EventId.Id == 12);
     }
 
-    private SocketConnectionListener BindSocketListener(IMeterFactory? meterFactory)
+    /// <summary>A listener on loopback; with <paramref name="ioThreads"/>, one that accepts on the transport's own I/O threads (where they exist).</summary>
+    private SocketConnectionListener BindSocketListener(IMeterFactory? meterFactory, bool ioThreads = false)
     {
+        ILogger logger = _logs.CreateLogger("Transport.Sockets");
+        Transport.Sockets.Internal.Epoll.EpollEngine? engine = ioThreads && Transport.Sockets.Internal.Epoll.EpollNative.IsSupported
+            ? Transport.Sockets.Internal.Epoll.EpollEngine.GetShared(0, logger)
+            : null;
         var listener = new SocketConnectionListener(new IPEndPoint(IPAddress.Loopback, 0), new SocketTransportOptions(), new TransportListenOptions(),
-            _pool, _logs.CreateLogger("Transport.Sockets"), new SocketMetrics(meterFactory), _time,
-            new DrainDeadlines(TimeProvider.System, TimeSpan.FromSeconds(5), _logs.CreateLogger("Transport.Sockets")));
+            _pool, logger, new SocketMetrics(meterFactory), _time,
+            new DrainDeadlines(TimeProvider.System, TimeSpan.FromSeconds(5), logger), engine);
         listener.Bind();
         return listener;
     }

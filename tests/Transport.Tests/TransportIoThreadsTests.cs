@@ -50,6 +50,56 @@ public sealed class TransportIoThreadsTests
     }
 
     [Theory]
+    [InlineData(true, true)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public async Task UnderInlineScheduling_TheProtocolStartsOnTheIoThread_NotOnTheThreadPool(bool ioThreads, bool inlineScheduling)
+    {
+        var seen = new ThreadSeen();
+        await using TransportTestServer server = await TransportTestServer.StartAsync<StartThreadProtocol>(TestTransport.Tcp, b =>
+        {
+            b.Host.Services.AddSingleton(seen);
+            b.Host.Services.Configure<SocketTransportOptions>(o =>
+            {
+                o.PreferTransportIoThreads = ioThreads;
+                o.InlineScheduling = inlineScheduling;
+            });
+        });
+
+        // Several connections: each is accepted on one I/O thread and may belong to another (it starts on its own).
+        for (int i = 0; i < 4; i++)
+        {
+            seen.Reset();
+            using Socket client = await ConnectRawAsync(server);
+            string? thread = await seen.Name.Task.DefaultTimeout();
+
+            bool expected = ioThreads && inlineScheduling && OperatingSystem.IsLinux();
+            Assert.True(expected == (thread?.StartsWith(".NET Transport epoll", StringComparison.Ordinal) == true), $"the protocol started on '{thread}'");
+        }
+    }
+
+    [Fact]
+    public async Task IoThread_ACallbackPostedToItThrows_ItIsLogged_AndTheThreadRunsTheNext()
+    {
+        if (!Transport.Sockets.Internal.Epoll.EpollNative.IsSupported)
+        {
+            return;
+        }
+
+        using var logs = new TestLoggerProvider();
+        var thread = new Transport.Sockets.Internal.Epoll.EpollThread(99, logs.CreateLogger("Transport.Sockets"));
+        var ran = new TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        thread.Run(static _ => throw new InvalidOperationException("a plugin's start failed"), null);
+        thread.Run(static state => ((TaskCompletionSource<string?>)state!).TrySetResult(Thread.CurrentThread.Name), ran);
+
+        Assert.Equal(".NET Transport epoll 99", await ran.Task.DefaultTimeout());
+        await logs.WaitForEventAsync(LogEvents.Sockets.IoThreadCallbackFailed, category: LogEvents.Sockets.Category);
+        TestLogEntry failed = Assert.Single(logs.Entries, e => e.EventId.Id == LogEvents.Sockets.IoThreadCallbackFailed);
+        Assert.IsType<InvalidOperationException>(failed.Exception);
+    }
+
+    [Theory]
     [MemberData(nameof(Cases))]
     public async Task DataAndFinInOneSegment_TheProtocolGetsAllTheDataThenTheEnd(TestTransport transport, bool ioThreads)
     {
@@ -172,7 +222,27 @@ public sealed class TransportIoThreadsTests
 
     private sealed class ThreadSeen
     {
-        public TaskCompletionSource<string?> Name { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource<string?> Name { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Reset() => Name = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>Notes the thread its start runs on, before any await; then reads to the end.</summary>
+    private sealed class StartThreadProtocol(ThreadSeen seen) : ConnectionHandler
+    {
+        public override async Task OnConnectedAsync(ConnectionContext connection)
+        {
+            seen.Name.TrySetResult(Thread.CurrentThread.Name);
+            while (true)
+            {
+                ReadResult result = await connection.Transport.Input.ReadAsync();
+                connection.Transport.Input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted)
+                {
+                    return;
+                }
+            }
+        }
     }
 
     private sealed class ThreadNameProtocol(ThreadSeen seen) : ConnectionHandler

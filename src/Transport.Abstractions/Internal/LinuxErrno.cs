@@ -12,6 +12,9 @@ internal static class LinuxErrno
     public static SocketError ToSocketError(int errno) => errno switch
     {
         EAGAIN => SocketError.WouldBlock,
+        1 or 13 => SocketError.AccessDenied, // EPERM (as a firewall rule makes accept fail), EACCES
+        22 => SocketError.InvalidArgument, // EINVAL (accept on a socket that no longer listens)
+        95 => SocketError.OperationNotSupported,
         9 or 88 => SocketError.NotSocket, // EBADF (closed under us, as by Abort), ENOTSOCK
         12 or 105 => SocketError.NoBufferSpaceAvailable, // ENOMEM, ENOBUFS
         23 or 24 => SocketError.TooManyOpenSockets, // ENFILE, EMFILE

@@ -215,8 +215,14 @@ internal sealed class EndpointListener
 
             _connections.TryAdd(connection, 0);
             Interlocked.Increment(ref _queued);
-            ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Listener.RunConnectionAsync(state.Connection, state.AcceptedAt, state.Generation),
-                (Listener: this, Connection: connection, AcceptedAt: acceptedAt, Generation: generation), preferLocal: false);
+            var start = (Listener: this, Connection: connection, AcceptedAt: acceptedAt, Generation: generation);
+            // On the I/O thread that runs this protocol anyway, when the transport has one (as nginx's workers serve what
+            // they accept): no hop to the thread pool and back per connection. It never blocks under inline scheduling.
+            if (connection is not Transport.Internal.IInlineStartConnection inline || !inline.TryStartInline(s_startBoxed, start))
+            {
+                ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Listener.RunConnectionAsync(state.Connection, state.AcceptedAt, state.Generation),
+                    start, preferLocal: false);
+            }
         }
     }
 
@@ -288,9 +294,15 @@ internal sealed class EndpointListener
         }
     }
 
+    private static readonly Action<object?> s_startBoxed = static state =>
+    {
+        var (listener, connection, acceptedAt, generation) = ((EndpointListener, ConnectionContext, long, EndpointGeneration))state!;
+        _ = listener.RunConnectionAsync(connection, acceptedAt, generation);
+    };
+
     private async Task RunConnectionAsync(ConnectionContext connection, long acceptedAt, EndpointGeneration generation)
     {
-        // Queued and never awaited: every failure must end here, caught and logged, and the connection disposed.
+        // Queued (or started by the accept loop) and never awaited: every failure must end here, caught and logged, and the connection disposed.
         Interlocked.Decrement(ref _queued);
         bool debug = _logger.IsEnabled(LogLevel.Debug);
         string? endReason = null;

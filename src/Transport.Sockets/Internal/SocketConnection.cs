@@ -13,7 +13,8 @@ namespace Transport.Sockets.Internal;
 /// One socket as a <see cref="ConnectionContext"/>: a receive loop fills the input pipe, a send loop drains
 /// the output pipe. Both run until the peer or the protocol is done, then the socket is closed.
 /// </summary>
-internal sealed class SocketConnection : TransportConnection, IConnectionSocketFeature, IMemoryPoolFeature, IDuplexPipe, IDrainWaiter
+internal sealed class SocketConnection : TransportConnection, IConnectionSocketFeature, IMemoryPoolFeature, IDuplexPipe, IDrainWaiter,
+    Transport.Internal.IInlineStartConnection
 {
     // Half a pool block: a receive into less than this takes a fresh block instead (as Kestrel does).
     private const int MinimumReceiveSegment = BlockMemoryPool.BlockSize / 2;
@@ -49,6 +50,17 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
     PipeReader IDuplexPipe.Input => _input.Reader;
 
     PipeWriter IDuplexPipe.Output => _output.Writer;
+
+    bool Transport.Internal.IInlineStartConnection.TryStartInline(Action<object?> start, object? state)
+    {
+        if (!_settings.StartInline || _epoll is not { } epoll)
+        {
+            return false;
+        }
+
+        epoll.Thread.Run(start, state);
+        return true;
+    }
 
     long IDrainWaiter.DrainDeadline => Volatile.Read(ref _drainDeadline);
 

@@ -20,14 +20,18 @@ internal sealed class SocketConnectionListener : IConnectionListener, IListenerH
     private string? _socketFile;
     private int _unbound;
     private readonly bool _reusePort;
+    private readonly Epoll.EpollEngine? _engine;
+    // Accepts on one of the transport's I/O threads (set at bind when they serve this listener's connections).
+    private Epoll.EpollSocket? _acceptor;
 
     public SocketConnectionListener(EndPoint endpoint, SocketTransportOptions options, TransportListenOptions limits, BlockMemoryPool memoryPool,
         ILogger logger, SocketMetrics metrics, TimeProvider time, DrainDeadlines drainDeadlines, Epoll.EpollEngine? engine = null)
     {
         _requested = endpoint;
         _options = options;
-        _connectionSettings = new SocketConnectionSettings(options, limits, memoryPool, logger, drainDeadlines, engine);
+        _connectionSettings = new SocketConnectionSettings(options, limits, memoryPool, logger, drainDeadlines, engine, acceptedOnIoThread: engine is not null);
         _reusePort = limits.ReusePort;
+        _engine = engine;
         _logger = logger;
         _metrics = metrics;
         _backoff = new RetryBackoff(time, OnAcceptRecovered);
@@ -51,6 +55,7 @@ internal sealed class SocketConnectionListener : IConnectionListener, IListenerH
             _listenSocket = inherited.Socket;
             EndPoint = inherited.Socket.LocalEndPoint ?? _requested;
             DescriptorReserve.Enable();
+            UseIoThreadForAccepts(inherited.Socket);
             return;
         }
 
@@ -91,6 +96,55 @@ internal sealed class SocketConnectionListener : IConnectionListener, IListenerH
         _listenSocket = socket;
         EndPoint = socket.LocalEndPoint ?? _requested;
         DescriptorReserve.Enable();
+        UseIoThreadForAccepts(socket);
+    }
+
+    /// <summary>
+    /// When the transport's I/O threads serve the connections, one of them accepts them too: the accept loop then runs
+    /// there, with no hop through .NET's socket thread and the thread pool per connection (as nginx's workers accept).
+    /// </summary>
+    private void UseIoThreadForAccepts(Socket socket)
+    {
+        if (_engine is null)
+        {
+            return;
+        }
+
+        // accept4 must not block the I/O thread when another process sharing the socket took the connection first.
+        socket.Blocking = false;
+        _acceptor = Epoll.EpollSocket.Create(socket, _engine);
+    }
+
+    /// <summary>Accepts on the I/O thread's terms: at once when a connection is queued, else when the socket is next readable.</summary>
+    private static ValueTask<Socket> AcceptOnIoThread(Epoll.EpollSocket acceptor, Socket listenSocket)
+    {
+        acceptor.BeginAttempt();
+        int fd = Epoll.EpollNative.Accept(listenSocket.SafeHandle, out SocketError error);
+        if (fd >= 0)
+        {
+            return new ValueTask<Socket>(new Socket(new SafeSocketHandle(fd, ownsHandle: true)));
+        }
+
+        return error == SocketError.WouldBlock ? WaitThenAcceptAsync(acceptor, listenSocket) : ValueTask.FromException<Socket>(new SocketException((int)error));
+    }
+
+    private static async ValueTask<Socket> WaitThenAcceptAsync(Epoll.EpollSocket acceptor, Socket listenSocket)
+    {
+        while (true)
+        {
+            await acceptor.WaitReadableAsync().ConfigureAwait(false);
+            acceptor.BeginAttempt();
+            int fd = Epoll.EpollNative.Accept(listenSocket.SafeHandle, out SocketError error);
+            if (fd >= 0)
+            {
+                return new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+            }
+
+            if (error != SocketError.WouldBlock)
+            {
+                throw new SocketException((int)error);
+            }
+        }
     }
 
     public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
@@ -117,7 +171,10 @@ internal sealed class SocketConnectionListener : IConnectionListener, IListenerH
             Socket accepted;
             try
             {
-                ValueTask<Socket> accepting = listenSocket.AcceptAsync(cancellationToken);
+                // A caller that can cancel gets .NET's accept, which honours the token; ours ends only at unbind.
+                ValueTask<Socket> accepting = _acceptor is { } acceptor && !cancellationToken.CanBeCanceled
+                    ? AcceptOnIoThread(acceptor, listenSocket)
+                    : listenSocket.AcceptAsync(cancellationToken);
                 if (!accepting.IsCompleted)
                 {
                     // Waiting for a connection: accept4 would have failed at once without a free descriptor, so they are back.
@@ -181,7 +238,10 @@ internal sealed class SocketConnectionListener : IConnectionListener, IListenerH
         {
             _unbinding.TrySetResult();
             _backoff.Dispose();
+            // Ends a wait for the next connection on the I/O thread (closing the socket only takes it out of the epoll set).
+            _acceptor?.Abort();
             _listenSocket?.Dispose();
+            _acceptor?.Unregister();
             RemoveSocketFile();
         }
 

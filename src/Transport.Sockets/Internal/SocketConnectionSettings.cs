@@ -16,9 +16,10 @@ internal sealed class SocketConnectionSettings
     private const int MaxReceiveBatch = 64 * 1024;
 
     public SocketConnectionSettings(SocketTransportOptions options, TransportListenOptions limits, BlockMemoryPool memoryPool, ILogger logger,
-        DrainDeadlines drainDeadlines, EpollEngine? engine = null)
+        DrainDeadlines drainDeadlines, EpollEngine? engine = null, bool acceptedOnIoThread = false)
     {
         Engine = engine;
+        StartInline = acceptedOnIoThread && engine is not null && options.InlineScheduling;
         MemoryPool = memoryPool;
         Logger = logger;
         DrainDeadlines = drainDeadlines;
@@ -62,6 +63,12 @@ internal sealed class SocketConnectionSettings
     public bool BatchSends { get; }
 
     public int ReceiveBatch { get; }
+
+    /// <summary>
+    /// Whether the protocol may start on the I/O thread that accepted the connection: it runs there anyway, under inline
+    /// scheduling (see <see cref="Transport.Internal.IInlineStartConnection"/>).
+    /// </summary>
+    public bool StartInline { get; }
 
     public PipeOptions InputOptions { get; }
 

@@ -21,6 +21,9 @@ internal static unsafe partial class EpollNative
 
     private const int EPOLL_CTL_ADD = 1;
     private const int EPOLL_CLOEXEC = 0x80000;
+    private const int SOCK_CLOEXEC = 0x80000;
+    private const int EFD_CLOEXEC = 0x80000;
+    private const int EFD_NONBLOCK = 0x800;
 
     /// <summary>
     /// Whether this process can use them: Linux on x64 or Arm64, the two layouts of <c>struct epoll_event</c> we know
@@ -52,6 +55,43 @@ internal static unsafe partial class EpollNative
         Unsafe.WriteUnaligned(ev, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
         Unsafe.WriteUnaligned(ev + DataOffset, data);
         return epoll_ctl(epoll, EPOLL_CTL_ADD, socket, ev) < 0 ? LinuxErrno.ToSocketError(Marshal.GetLastPInvokeError()) : SocketError.Success;
+    }
+
+    /// <summary>
+    /// A non-blocking eventfd in <paramref name="epoll"/>'s set, level-triggered for reading, with <paramref name="data"/>:
+    /// how another thread wakes the one that waits on the set.
+    /// </summary>
+    public static int CreateWakeEvent(int epoll, ulong data)
+    {
+        int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (fd < 0)
+        {
+            throw new SocketException((int)LinuxErrno.ToSocketError(Marshal.GetLastPInvokeError()));
+        }
+
+        byte* ev = stackalloc byte[16];
+        Unsafe.WriteUnaligned(ev, EPOLLIN);
+        Unsafe.WriteUnaligned(ev + DataOffset, data);
+        if (epoll_ctl(epoll, EPOLL_CTL_ADD, fd, ev) < 0)
+        {
+            throw new SocketException((int)LinuxErrno.ToSocketError(Marshal.GetLastPInvokeError()));
+        }
+
+        return fd;
+    }
+
+    /// <summary>Makes the wake event readable (wakes the set's thread).</summary>
+    public static void Signal(int wakeEvent)
+    {
+        ulong one = 1;
+        _ = write(wakeEvent, &one, sizeof(ulong));
+    }
+
+    /// <summary>Makes the wake event unreadable again.</summary>
+    public static void ResetWake(int wakeEvent)
+    {
+        ulong count;
+        _ = read(wakeEvent, &count, sizeof(ulong));
     }
 
     /// <summary>Waits for events; returns their count, 0 on EINTR, or -errno.</summary>
@@ -91,6 +131,23 @@ internal static unsafe partial class EpollNative
         while (Interrupted(n, out error));
 
         return n >= 0 ? (int)n : -1;
+    }
+
+    /// <summary>
+    /// accept4(2) on a non-blocking listening socket: the new connection's descriptor (close-on-exec, blocking mode as
+    /// accept leaves it: every call on it passes MSG_DONTWAIT), or -1 with <paramref name="error"/>
+    /// (<see cref="SocketError.WouldBlock"/> when none is queued).
+    /// </summary>
+    public static int Accept(SafeHandle listener, out SocketError error)
+    {
+        int fd;
+        do
+        {
+            fd = accept4(listener, null, null, SOCK_CLOEXEC);
+        }
+        while (Interrupted(fd, out error));
+
+        return fd;
     }
 
     /// <summary>sendmsg(2) of a gather list without blocking or SIGPIPE: the bytes sent, or -1 with <paramref name="error"/>.</summary>
@@ -149,7 +206,22 @@ internal static unsafe partial class EpollNative
     private static partial int epoll_ctl(int epfd, int op, SafeHandle fd, byte* ev);
 
     [LibraryImport("libc", SetLastError = true)]
+    private static partial int epoll_ctl(int epfd, int op, int fd, byte* ev);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int eventfd(uint initval, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint read(int fd, void* buf, nint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint write(int fd, void* buf, nint count);
+
+    [LibraryImport("libc", SetLastError = true)]
     private static partial int epoll_wait(int epfd, byte* events, int maxevents, int timeout);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int accept4(SafeHandle fd, void* addr, uint* addrlen, int flags);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial nint recv(SafeHandle fd, byte* buf, nint len, int flags);

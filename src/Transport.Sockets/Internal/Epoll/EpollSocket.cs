@@ -57,6 +57,9 @@ internal sealed unsafe class EpollSocket : IValueTaskSource<int>
     /// <summary>The socket served.</summary>
     public Socket Socket => _socket;
 
+    /// <summary>The I/O thread that serves the socket.</summary>
+    public EpollThread Thread => _thread;
+
     /// <summary>The socket's slot in its thread's table (see <see cref="EpollThread"/>).</summary>
     public ulong Token { get; set; }
 
@@ -82,6 +85,38 @@ internal sealed unsafe class EpollSocket : IValueTaskSource<int>
 
         _receiveBuffer = default;
         return result >= 0 ? new ValueTask<int>(result) : ValueTask.FromException<int>(new SocketException((int)_receiveError));
+    }
+
+    /// <summary>
+    /// For a listening socket: call before each accept attempt, so that a connection that arrives during the attempt
+    /// makes <see cref="WaitReadableAsync"/> return at once instead of waiting for an event that has already come.
+    /// </summary>
+    public void BeginAttempt() => Interlocked.Exchange(ref _readState, Empty);
+
+    /// <summary>
+    /// For a listening socket, after an accept that would have blocked: completes (with 0) once the socket is readable
+    /// again, at once if it became readable since <see cref="BeginAttempt"/>, or fails with
+    /// <see cref="SocketError.OperationAborted"/> after <see cref="Abort"/>. The wait ends on the I/O thread, which runs the
+    /// awaiting code (the accept loop).
+    /// </summary>
+    public ValueTask<int> WaitReadableAsync()
+    {
+        _receive.Reset();
+        _receiveBuffer = default;
+        if (Interlocked.CompareExchange(ref _readState, Waiting, Empty) != Empty)
+        {
+            // An event came since the attempt began: try again.
+            return new ValueTask<int>(0);
+        }
+
+        // Abort may have looked before we parked, or the socket could not join the epoll set: then it is ours to end.
+        SocketError parkError = Volatile.Read(ref _aborted) != 0 ? SocketError.OperationAborted : EnsureRegistered();
+        if (parkError != SocketError.Success && Interlocked.CompareExchange(ref _readState, Ready, Waiting) == Waiting)
+        {
+            return ValueTask.FromException<int>(new SocketException((int)parkError));
+        }
+
+        return new ValueTask<int>(this, _receive.Version);
     }
 
     /// <summary>Sends the start of <paramref name="buffer"/> (all of it unless it has more than 16 segments); the bytes sent.</summary>

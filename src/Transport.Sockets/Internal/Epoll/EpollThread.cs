@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
@@ -18,7 +19,17 @@ internal sealed unsafe class EpollThread
 {
     private const int MaxEvents = 256;
 
+    // The wake event's token: no slot has this index.
+    private const ulong WakeToken = ulong.MaxValue;
+
+    [ThreadStatic]
+    private static EpollThread? t_current;
+
     private readonly int _epoll;
+    private readonly int _wakeEvent;
+    private readonly ConcurrentQueue<(Action<object?> Callback, object? State)> _posted = new();
+    // 1 while a wake is signalled and not yet taken: one write(2) however many items are posted meanwhile.
+    private int _wakePending;
     private readonly ILogger _logger;
     private readonly Lock _lock = new();
     private EpollSocket?[] _slots = new EpollSocket?[64];
@@ -30,12 +41,55 @@ internal sealed unsafe class EpollThread
     {
         _logger = logger;
         _epoll = EpollNative.CreateEpoll();
+        _wakeEvent = EpollNative.CreateWakeEvent(_epoll, WakeToken);
         var thread = new Thread(Run, maxStackSize: 0)
         {
             IsBackground = true,
             Name = ".NET Transport epoll " + index.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
         thread.UnsafeStart();
+    }
+
+    /// <summary>
+    /// Runs <paramref name="callback"/> on this thread: at once when called on it, else queued, and the thread woken.
+    /// An exception from the callback is logged, and the thread goes on.
+    /// </summary>
+    public void Run(Action<object?> callback, object? state)
+    {
+        if (t_current == this)
+        {
+            Invoke(callback, state);
+            return;
+        }
+
+        _posted.Enqueue((callback, state));
+        if (Interlocked.Exchange(ref _wakePending, 1) == 0)
+        {
+            EpollNative.Signal(_wakeEvent);
+        }
+    }
+
+    private void RunPosted()
+    {
+        EpollNative.ResetWake(_wakeEvent);
+        // Cleared before the queue is read: an item posted from here on signals again, so none is left behind.
+        Volatile.Write(ref _wakePending, 0);
+        while (_posted.TryDequeue(out (Action<object?> Callback, object? State) item))
+        {
+            Invoke(item.Callback, item.State);
+        }
+    }
+
+    private void Invoke(Action<object?> callback, object? state)
+    {
+        try
+        {
+            callback(state);
+        }
+        catch (Exception ex)
+        {
+            LogFailure(ex, 0);
+        }
     }
 
     /// <summary>Adds the socket to the set; its events then arrive on this thread.</summary>
@@ -132,6 +186,7 @@ internal sealed unsafe class EpollThread
         int size = EpollNative.EventSize;
         int dataOffset = EpollNative.DataOffset;
         byte* events = stackalloc byte[MaxEvents * size];
+        t_current = this;
         while (true)
         {
             int n = EpollNative.Wait(_epoll, events, MaxEvents);
@@ -148,6 +203,12 @@ internal sealed unsafe class EpollThread
                 byte* ev = events + (i * size);
                 uint flags = Unsafe.ReadUnaligned<uint>(ev);
                 ulong token = Unsafe.ReadUnaligned<ulong>(ev + dataOffset);
+                if (token == WakeToken)
+                {
+                    RunPosted();
+                    continue;
+                }
+
                 int index = (int)(uint)token;
 
                 // The table as of now (it may have grown since the last event, with this socket in the new one only).
