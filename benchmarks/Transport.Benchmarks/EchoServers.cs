@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Transport.Hosting;
@@ -78,6 +79,8 @@ internal sealed class TransportEchoServer : IEchoServer
     {
         HostApplicationBuilder builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Services.AddSingleton<IHostLifetime, BenchmarkHostLifetime>();
+        // Transport options from the environment for A/B runs, e.g. Transport__Sockets__IoThreadCount=2.
+        builder.Configuration.AddEnvironmentVariables();
         string url = udp ? "udp://127.0.0.1:0" : socketPath is null ? "tcp://127.0.0.1:0" : "unix:" + socketPath;
         builder.Services.AddTransport()
             .AddProtocol<EchoProtocol>("echo")

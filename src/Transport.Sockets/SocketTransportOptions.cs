@@ -95,8 +95,7 @@ public sealed class SocketTransportOptions
     /// Defaults to 0. From 0 to 256. A switch of the whole process that .NET reads once, at the first socket operation,
     /// like <see cref="InlineCompletions"/>: the transport sets it when it is created, unless the environment variable
     /// is already set. It also sets how many of the transport's own I/O threads run (<see cref="PreferTransportIoThreads"/>;
-    /// 0: one fewer than the CPUs, at least one, which leaves a CPU to the kernel's network stack, the collector and the
-    /// thread pool), a number the first listener of the process fixes.
+    /// 0: one per CPU), a number the first listener of the process fixes.
     /// </remarks>
     public int IoThreadCount { get; set; }
 }

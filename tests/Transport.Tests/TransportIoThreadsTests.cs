@@ -14,6 +14,8 @@ namespace Transport.Tests;
 /// </summary>
 public sealed class TransportIoThreadsTests
 {
+    private static readonly AsyncLocal<string?> s_starter = new();
+
     public static TheoryData<TestTransport, bool> Cases => new()
     {
         { TestTransport.Tcp, true },
@@ -75,6 +77,38 @@ public sealed class TransportIoThreadsTests
 
             bool expected = ioThreads && inlineScheduling && OperatingSystem.IsLinux();
             Assert.True(expected == (thread?.StartsWith(".NET Transport epoll", StringComparison.Ordinal) == true), $"the protocol started on '{thread}'");
+        }
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task TheProtocolDoesNotInheritTheExecutionContextOfWhoStartedTheHost(bool ioThreads)
+    {
+        var seen = new ThreadSeen();
+        s_starter.Value = "the code that started the host";
+        TransportTestServer server;
+        try
+        {
+            server = await TransportTestServer.StartAsync<StarterContextProtocol>(TestTransport.Tcp, b =>
+            {
+                b.Host.Services.AddSingleton(seen);
+                b.Host.Services.Configure<SocketTransportOptions>(o => o.PreferTransportIoThreads = ioThreads);
+            });
+        }
+        finally
+        {
+            s_starter.Value = null;
+        }
+
+        await using (server)
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                seen.Reset();
+                using Socket client = await ConnectRawAsync(server);
+                Assert.Null(await seen.Name.Task.DefaultTimeout());
+            }
         }
     }
 
@@ -225,6 +259,24 @@ public sealed class TransportIoThreadsTests
         public TaskCompletionSource<string?> Name { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public void Reset() => Name = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>Notes what <see cref="s_starter"/> holds where it starts; then reads to the end.</summary>
+    private sealed class StarterContextProtocol(ThreadSeen seen) : ConnectionHandler
+    {
+        public override async Task OnConnectedAsync(ConnectionContext connection)
+        {
+            seen.Name.TrySetResult(s_starter.Value);
+            while (true)
+            {
+                ReadResult result = await connection.Transport.Input.ReadAsync();
+                connection.Transport.Input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted)
+                {
+                    return;
+                }
+            }
+        }
     }
 
     /// <summary>Notes the thread its start runs on, before any await; then reads to the end.</summary>

@@ -75,7 +75,16 @@ internal sealed class EndpointListener
     /// <summary>The clock of the accept loop's retry delays.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
-    public void Start() => _acceptLoop = AcceptLoopAsync();
+    public void Start()
+    {
+        // The loop, and the protocols it starts on the transport's I/O thread, run without the starter's execution context
+        // (its AsyncLocals: Activity.Current, a logging scope of whoever started the host), as a work item queued to the
+        // thread pool without flow does. A captured context would also cost the pipes an allocation per completion.
+        using (ExecutionContext.SuppressFlow())
+        {
+            _acceptLoop = Task.Run(AcceptLoopAsync);
+        }
+    }
 
     /// <summary>Serves new connections with <paramref name="generation"/>; open ones finish on the one they were accepted with.</summary>
     public void Apply(EndpointGeneration generation) => Volatile.Write(ref _generation, generation.ForAddress(_listener.EndPoint));
