@@ -90,7 +90,7 @@ public sealed class TransportIoThreadsTests
         TransportTestServer server;
         try
         {
-            server = await TransportTestServer.StartAsync<StarterContextProtocol>(TestTransport.Tcp, b =>
+            server = await TransportTestServer.StartAsync<StartThreadProtocol>(TestTransport.Tcp, b =>
             {
                 b.Host.Services.AddSingleton(seen);
                 b.Host.Services.Configure<SocketTransportOptions>(o => o.PreferTransportIoThreads = ioThreads);
@@ -107,7 +107,7 @@ public sealed class TransportIoThreadsTests
             {
                 seen.Reset();
                 using Socket client = await ConnectRawAsync(server);
-                Assert.Null(await seen.Name.Task.DefaultTimeout());
+                Assert.Null(await seen.Starter.Task.DefaultTimeout());
             }
         }
     }
@@ -258,32 +258,24 @@ public sealed class TransportIoThreadsTests
     {
         public TaskCompletionSource<string?> Name { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public void Reset() => Name = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
+        public TaskCompletionSource<string?> Starter { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>Notes what <see cref="s_starter"/> holds where it starts; then reads to the end.</summary>
-    private sealed class StarterContextProtocol(ThreadSeen seen) : ConnectionHandler
-    {
-        public override async Task OnConnectedAsync(ConnectionContext connection)
+        public void Reset()
         {
-            seen.Name.TrySetResult(s_starter.Value);
-            while (true)
-            {
-                ReadResult result = await connection.Transport.Input.ReadAsync();
-                connection.Transport.Input.AdvanceTo(result.Buffer.End);
-                if (result.IsCompleted)
-                {
-                    return;
-                }
-            }
+            Name = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            Starter = new(TaskCreationOptions.RunContinuationsAsynchronously);
         }
     }
 
-    /// <summary>Notes the thread its start runs on, before any await; then reads to the end.</summary>
+    /// <summary>
+    /// Notes, before any await, the thread its start runs on and what <see cref="s_starter"/> holds there; then reads to
+    /// the end.
+    /// </summary>
     private sealed class StartThreadProtocol(ThreadSeen seen) : ConnectionHandler
     {
         public override async Task OnConnectedAsync(ConnectionContext connection)
         {
+            seen.Starter.TrySetResult(s_starter.Value);
             seen.Name.TrySetResult(Thread.CurrentThread.Name);
             while (true)
             {
