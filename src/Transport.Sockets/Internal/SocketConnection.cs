@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
@@ -21,7 +23,10 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
 
     private static readonly Type[] s_transportFeatureTypes = [typeof(IConnectionSocketFeature), typeof(IMemoryPoolFeature)];
 
-    private readonly Socket _socket;
+    // The descriptor, always; .NET's Socket over it only when the accept made one or someone asks for it (see Socket):
+    // a connection accepted on an I/O thread has none, which saves the eight calls and four objects its constructor costs.
+    private readonly SafeHandle _handle;
+    private Socket? _socket;
     private readonly SocketConnectionSettings _settings;
     private readonly ILogger _logger;
     private readonly Pipe _input;
@@ -35,13 +40,20 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
     private int _drained;
 
     public SocketConnection(Socket socket, SocketConnectionSettings settings)
-        : base(settings.Logger)
+        : this(socket.SafeHandle, socket.LocalEndPoint, socket.RemoteEndPoint, settings)
     {
         _socket = socket;
+    }
+
+    /// <summary>A connection over a bare descriptor (accepted on an I/O thread), with the addresses the accept found.</summary>
+    public SocketConnection(SafeHandle handle, EndPoint? localEndPoint, EndPoint? remoteEndPoint, SocketConnectionSettings settings)
+        : base(settings.Logger)
+    {
+        _handle = handle;
         _settings = settings;
         _logger = settings.Logger;
-        LocalEndPoint = socket.LocalEndPoint;
-        RemoteEndPoint = socket.RemoteEndPoint;
+        LocalEndPoint = localEndPoint;
+        RemoteEndPoint = remoteEndPoint;
         _input = new Pipe(settings.InputOptions);
         _output = new Pipe(settings.OutputOptions);
         Transport = this;
@@ -68,8 +80,42 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
 
     void IDrainWaiter.OnDrainDeadline() => Abort(new ConnectionAbortedException("The peer did not close within the drain timeout."));
 
-    /// <summary>The socket, as Kestrel's socket transport offers it (e.g. to read or set a socket option).</summary>
-    public Socket Socket => _socket;
+    /// <summary>
+    /// The socket, as Kestrel's socket transport offers it (e.g. to read or set a socket option). Made on first use for
+    /// a connection accepted on an I/O thread; <see cref="ObjectDisposedException"/> once the connection closed it.
+    /// </summary>
+    public Socket Socket => Volatile.Read(ref _socket) ?? CreateSocket();
+
+    private Socket CreateSocket()
+    {
+        lock (_handle)
+        {
+            if (_socket is null)
+            {
+                ObjectDisposedException.ThrowIf(_handle.IsClosed, typeof(Socket));
+                // Over our descriptor without owning it: the connection closes it, gracefully unless aborted.
+                _socket = new Socket(new SafeSocketHandle(_handle.DangerousGetHandle(), ownsHandle: false));
+            }
+
+            return _socket;
+        }
+    }
+
+    /// <summary>Closes the descriptor, through the socket if one was made (idempotent).</summary>
+    private void CloseSocket()
+    {
+        lock (_handle)
+        {
+            _socket?.Dispose();
+            if (_handle is not SafeSocketHandle)
+            {
+                // Ours (accepted on an I/O thread); a Socket's own handle went with the Socket.
+                _handle.Dispose();
+            }
+        }
+    }
+
+    private int Available() => Volatile.Read(ref _socket) is { } socket ? socket.Available : EpollNative.Available(_handle);
 
     /// <summary>The transport's block pool, so a layer above (TLS's decrypted pipes) buffers in it too, as Kestrel offers its pool.</summary>
     public MemoryPool<byte> MemoryPool => _settings.MemoryPool;
@@ -83,7 +129,7 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
     {
         if (_settings.Engine is { } engine)
         {
-            _epoll = EpollSocket.Create(_socket, engine);
+            _epoll = EpollSocket.Create(_handle, engine);
         }
         else
         {
@@ -94,7 +140,7 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
     }
 
     private ValueTask<int> ReceiveAsync(Memory<byte> buffer) =>
-        _epoll is { } epoll ? epoll.ReceiveAsync(buffer) : _receiveArgs!.ReceiveAsync(_socket, buffer);
+        _epoll is { } epoll ? epoll.ReceiveAsync(buffer) : _receiveArgs!.ReceiveAsync(Socket, buffer);
 
     public override void Abort(ConnectionAbortedException? abortReason)
     {
@@ -114,7 +160,14 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
         // ending the loops below may close the socket before they return.
         try
         {
-            _socket.LingerState = new LingerOption(true, 0);
+            if (Volatile.Read(ref _socket) is { } socket)
+            {
+                socket.LingerState = new LingerOption(true, 0);
+            }
+            else
+            {
+                EpollNative.SetAbortiveClose(_handle);
+            }
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {
@@ -124,7 +177,7 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
         _output.Reader.CancelPendingRead();
         // Closing the descriptor ends .NET's pending operations; ours are parked on an epoll set that closing leaves.
         _epoll?.Abort();
-        _socket.Dispose();
+        CloseSocket();
     }
 
     protected override async ValueTask CloseTransportAsync()
@@ -200,7 +253,7 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
                 bool fin = false;
                 while (moreLikely && batched < _settings.ReceiveBatch)
                 {
-                    if (_socket.Available == 0)
+                    if (Available() == 0)
                     {
                         // Known empty: wait for data without holding a buffer, as an idle connection should.
                         moreLikely = false;
@@ -259,7 +312,7 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
         // SendLoopAsync catches everything itself.
         await sending.ConfigureAwait(false);
         _epoll?.Unregister();
-        _socket.Dispose();
+        CloseSocket();
     }
 
     private ValueTask<FlushResult> FlushBatched(PipeWriter input)
@@ -344,7 +397,7 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
                         while (!unsent.IsEmpty)
                         {
                             // A send may take only part of a long sequence (see SocketAwaitableEventArgs.MaxSendSegments).
-                            int sent = await sender.SendAsync(_socket, unsent).ConfigureAwait(false);
+                            int sent = await sender.SendAsync(Socket, unsent).ConfigureAwait(false);
                             unsent = unsent.Slice(sent);
                             CountSent(sent);
                         }
@@ -404,11 +457,23 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
         }
     }
 
-    private void ShutdownSend()
+    private void ShutdownSend() => Shutdown(SocketShutdown.Send);
+
+    private void ShutdownBoth() => Shutdown(SocketShutdown.Both);
+
+    private void Shutdown(SocketShutdown how)
     {
         try
         {
-            _socket.Shutdown(SocketShutdown.Send);
+            if (Volatile.Read(ref _socket) is { } socket)
+            {
+                socket.Shutdown(how);
+            }
+            else
+            {
+                // ENOTCONN when the peer is already gone: nothing left to tell it either way.
+                EpollNative.Shutdown(_handle, how);
+            }
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {
@@ -416,16 +481,5 @@ internal sealed class SocketConnection : TransportConnection, IConnectionSocketF
         }
     }
 
-    private void ShutdownBoth()
-    {
-        try
-        {
-            _socket.Shutdown(SocketShutdown.Both);
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-            // Already closed.
-        }
-    }
 
 }

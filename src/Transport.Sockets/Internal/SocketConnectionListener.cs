@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 using Transport.Internal;
@@ -23,6 +24,8 @@ internal sealed class SocketConnectionListener : IConnectionListener, IListenerH
     private readonly Epoll.EpollEngine? _engine;
     // Accepts on one of the transport's I/O threads (set at bind when they serve this listener's connections).
     private Epoll.EpollSocket? _acceptor;
+    // Every connection's local address when the listener has only one (set with _acceptor); null: ask each connection.
+    private EndPoint? _connectionLocalEndPoint;
 
     public SocketConnectionListener(EndPoint endpoint, SocketTransportOptions options, TransportListenOptions limits, BlockMemoryPool memoryPool,
         ILogger logger, SocketMetrics metrics, TimeProvider time, DrainDeadlines drainDeadlines, Epoll.EpollEngine? engine = null)
@@ -112,32 +115,39 @@ internal sealed class SocketConnectionListener : IConnectionListener, IListenerH
 
         // accept4 must not block the I/O thread when another process sharing the socket took the connection first.
         socket.Blocking = false;
-        _acceptor = Epoll.EpollSocket.Create(socket, _engine);
+        _acceptor = Epoll.EpollSocket.Create(socket.SafeHandle, _engine);
+        // Bound to one address (or a socket path), every connection's own address is the listener's: share it.
+        _connectionLocalEndPoint = EndPoint switch
+        {
+            IPEndPoint ip when !ip.Address.Equals(IPAddress.Any) && !ip.Address.Equals(IPAddress.IPv6Any) => ip,
+            UnixDomainSocketEndPoint unix => unix,
+            _ => null,
+        };
     }
 
     /// <summary>Accepts on the I/O thread's terms: at once when a connection is queued, else when the socket is next readable.</summary>
-    private static ValueTask<Socket> AcceptOnIoThread(Epoll.EpollSocket acceptor, Socket listenSocket)
+    private ValueTask<AcceptedDescriptor> AcceptOnIoThread(Epoll.EpollSocket acceptor, Socket listenSocket)
     {
         acceptor.BeginAttempt();
-        int fd = Epoll.EpollNative.Accept(listenSocket.SafeHandle, out SocketError error);
-        if (fd >= 0)
+        if (TryAccept(listenSocket, out AcceptedDescriptor accepted, out SocketError error))
         {
-            return new ValueTask<Socket>(new Socket(new SafeSocketHandle(fd, ownsHandle: true)));
+            return new ValueTask<AcceptedDescriptor>(accepted);
         }
 
-        return error == SocketError.WouldBlock ? WaitThenAcceptAsync(acceptor, listenSocket) : ValueTask.FromException<Socket>(new SocketException((int)error));
+        return error == SocketError.WouldBlock
+            ? WaitThenAcceptAsync(acceptor, listenSocket)
+            : ValueTask.FromException<AcceptedDescriptor>(new SocketException((int)error));
     }
 
-    private static async ValueTask<Socket> WaitThenAcceptAsync(Epoll.EpollSocket acceptor, Socket listenSocket)
+    private async ValueTask<AcceptedDescriptor> WaitThenAcceptAsync(Epoll.EpollSocket acceptor, Socket listenSocket)
     {
         while (true)
         {
             await acceptor.WaitReadableAsync().ConfigureAwait(false);
             acceptor.BeginAttempt();
-            int fd = Epoll.EpollNative.Accept(listenSocket.SafeHandle, out SocketError error);
-            if (fd >= 0)
+            if (TryAccept(listenSocket, out AcceptedDescriptor accepted, out SocketError error))
             {
-                return new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+                return accepted;
             }
 
             if (error != SocketError.WouldBlock)
@@ -146,6 +156,41 @@ internal sealed class SocketConnectionListener : IConnectionListener, IListenerH
             }
         }
     }
+
+    /// <summary>
+    /// accept4 with the peer's address, which the same call gives: no .NET <see cref="Socket"/> yet (its constructor asks
+    /// the kernel eight questions and keeps two more addresses; see <see cref="SocketConnection.Socket"/>).
+    /// </summary>
+    private unsafe bool TryAccept(Socket listenSocket, out AcceptedDescriptor accepted, out SocketError error)
+    {
+        byte* address = stackalloc byte[SocketAddresses.MaxLength];
+        uint length = SocketAddresses.MaxLength;
+        int fd = Epoll.EpollNative.Accept(listenSocket.SafeHandle, address, &length, out error);
+        if (fd < 0)
+        {
+            accepted = default;
+            return false;
+        }
+
+        var handle = new Epoll.SocketDescriptor(fd);
+        EndPoint? remote = SocketAddresses.ToEndPoint(new ReadOnlySpan<byte>(address, (int)Math.Min(length, SocketAddresses.MaxLength)), EndPoint);
+        EndPoint? local = _connectionLocalEndPoint;
+        if (local is null)
+        {
+            // A wildcard listener: the address the peer reached is this connection's own.
+            length = SocketAddresses.MaxLength;
+            if (Epoll.EpollNative.GetSocketName(handle, address, &length))
+            {
+                local = SocketAddresses.ToEndPoint(new ReadOnlySpan<byte>(address, (int)Math.Min(length, SocketAddresses.MaxLength)), EndPoint);
+            }
+        }
+
+        accepted = new AcceptedDescriptor(handle, local, remote);
+        return true;
+    }
+
+    /// <summary>A connection accepted on an I/O thread: its descriptor and addresses.</summary>
+    private readonly record struct AcceptedDescriptor(SafeHandle Handle, EndPoint? LocalEndPoint, EndPoint? RemoteEndPoint);
 
     public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
     {
@@ -168,20 +213,32 @@ internal sealed class SocketConnectionListener : IConnectionListener, IListenerH
                 continue;
             }
 
-            Socket accepted;
+            Socket? accepted = null;
+            AcceptedDescriptor descriptor = default;
             try
             {
                 // A caller that can cancel gets .NET's accept, which honours the token; ours ends only at unbind.
-                ValueTask<Socket> accepting = _acceptor is { } acceptor && !cancellationToken.CanBeCanceled
-                    ? AcceptOnIoThread(acceptor, listenSocket)
-                    : listenSocket.AcceptAsync(cancellationToken);
-                if (!accepting.IsCompleted)
+                if (_acceptor is { } acceptor && !cancellationToken.CanBeCanceled)
                 {
-                    // Waiting for a connection: accept4 would have failed at once without a free descriptor, so they are back.
-                    _backoff.Succeed();
-                }
+                    ValueTask<AcceptedDescriptor> accepting = AcceptOnIoThread(acceptor, listenSocket);
+                    if (!accepting.IsCompleted)
+                    {
+                        // Waiting for a connection: accept4 would have failed at once without a free descriptor, so they are back.
+                        _backoff.Succeed();
+                    }
 
-                accepted = await accepting.ConfigureAwait(false);
+                    descriptor = await accepting.ConfigureAwait(false);
+                }
+                else
+                {
+                    ValueTask<Socket> accepting = listenSocket.AcceptAsync(cancellationToken);
+                    if (!accepting.IsCompleted)
+                    {
+                        _backoff.Succeed();
+                    }
+
+                    accepted = await accepting.ConfigureAwait(false);
+                }
             }
             catch (ObjectDisposedException)
             {
@@ -215,18 +272,33 @@ internal sealed class SocketConnectionListener : IConnectionListener, IListenerH
             }
 
             _backoff.Succeed();
-            if (!DescriptorReserve.HasHeadroom(accepted.SafeHandle.DangerousGetHandle()))
+            SafeHandle handle = accepted?.SafeHandle ?? descriptor.Handle;
+            if (!DescriptorReserve.HasHeadroom(handle.DangerousGetHandle()))
             {
                 // This one is served; the next waits until descriptors are free again.
                 DescriptorReserve.Release();
             }
 
-            if (_options.NoDelay && accepted.AddressFamily != AddressFamily.Unix)
+            SocketConnection connection;
+            if (accepted is not null)
             {
-                accepted.NoDelay = true;
+                if (_options.NoDelay && accepted.AddressFamily != AddressFamily.Unix)
+                {
+                    accepted.NoDelay = true;
+                }
+
+                connection = new SocketConnection(accepted, _connectionSettings);
+            }
+            else
+            {
+                if (_options.NoDelay && listenSocket.AddressFamily != AddressFamily.Unix)
+                {
+                    Epoll.EpollNative.SetNoDelay(handle);
+                }
+
+                connection = new SocketConnection(handle, descriptor.LocalEndPoint, descriptor.RemoteEndPoint, _connectionSettings);
             }
 
-            var connection = new SocketConnection(accepted, _connectionSettings);
             connection.Start();
             return connection;
         }

@@ -22,6 +22,11 @@ internal static unsafe partial class EpollNative
     private const int EPOLL_CTL_ADD = 1;
     private const int EPOLL_CLOEXEC = 0x80000;
     private const int SOCK_CLOEXEC = 0x80000;
+    private const nuint FIONREAD = 0x541B;
+    private const int SOL_SOCKET = 1;
+    private const int SO_LINGER = 13;
+    private const int IPPROTO_TCP = 6;
+    private const int TCP_NODELAY = 1;
     private const int EFD_CLOEXEC = 0x80000;
     private const int EFD_NONBLOCK = 0x800;
 
@@ -138,16 +143,54 @@ internal static unsafe partial class EpollNative
     /// accept leaves it: every call on it passes MSG_DONTWAIT), or -1 with <paramref name="error"/>
     /// (<see cref="SocketError.WouldBlock"/> when none is queued).
     /// </summary>
-    public static int Accept(SafeHandle listener, out SocketError error)
+    public static int Accept(SafeHandle listener, out SocketError error) => Accept(listener, null, null, out error);
+
+    /// <summary>
+    /// <see cref="Accept(SafeHandle, out SocketError)"/> that also stores the peer's address in <paramref name="address"/>
+    /// (<paramref name="addressLength"/> bytes in, the address's length out), as the same call gives it for free.
+    /// </summary>
+    public static int Accept(SafeHandle listener, byte* address, uint* addressLength, out SocketError error)
     {
         int fd;
         do
         {
-            fd = accept4(listener, null, null, SOCK_CLOEXEC);
+            fd = accept4(listener, address, addressLength, SOCK_CLOEXEC);
         }
         while (Interrupted(fd, out error));
 
         return fd;
+    }
+
+    /// <summary>getsockname(2): the socket's own address into <paramref name="address"/>; false when the call failed.</summary>
+    public static bool GetSocketName(SafeHandle socket, byte* address, uint* addressLength) => getsockname(socket, address, addressLength) == 0;
+
+    /// <summary>The bytes the socket holds for reading (ioctl FIONREAD), 0 when the call failed.</summary>
+    public static int Available(SafeHandle socket)
+    {
+        int available = 0;
+        return ioctl(socket, FIONREAD, &available) == 0 ? available : 0;
+    }
+
+    /// <summary>TCP_NODELAY on; false when the call failed.</summary>
+    public static bool SetNoDelay(SafeHandle socket)
+    {
+        int on = 1;
+        return setsockopt(socket, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(int)) == 0;
+    }
+
+    /// <summary>SO_LINGER on with a zero timeout: closing then resets the connection and drops what is unsent.</summary>
+    public static bool SetAbortiveClose(SafeHandle socket)
+    {
+        // struct linger { int l_onoff; int l_linger; }
+        int* linger = stackalloc int[2] { 1, 0 };
+        return setsockopt(socket, SOL_SOCKET, SO_LINGER, linger, 2 * sizeof(int)) == 0;
+    }
+
+    /// <summary>shutdown(2) of one or both directions; the error, or <see cref="SocketError.Success"/>.</summary>
+    public static SocketError Shutdown(SafeHandle socket, SocketShutdown how)
+    {
+        int value = how switch { SocketShutdown.Receive => 0, SocketShutdown.Send => 1, _ => 2 };
+        return shutdown(socket, value) == 0 ? SocketError.Success : LinuxErrno.ToSocketError(Marshal.GetLastPInvokeError());
     }
 
     /// <summary>sendmsg(2) of a gather list without blocking or SIGPIPE: the bytes sent, or -1 with <paramref name="error"/>.</summary>
@@ -225,6 +268,18 @@ internal static unsafe partial class EpollNative
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial nint recv(SafeHandle fd, byte* buf, nint len, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int getsockname(SafeHandle fd, void* addr, uint* addrlen);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int ioctl(SafeHandle fd, nuint request, int* value);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int setsockopt(SafeHandle fd, int level, int name, void* value, uint length);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int shutdown(SafeHandle fd, int how);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial nint send(SafeHandle fd, byte* buf, nint len, int flags);

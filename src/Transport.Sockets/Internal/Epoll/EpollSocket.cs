@@ -32,7 +32,7 @@ internal sealed unsafe class EpollSocket : IValueTaskSource<int>
     // The most segments one sendmsg gathers (16 pool blocks: 64 KiB, the receive batch).
     private const int MaxSendSegments = 16;
 
-    private readonly Socket _socket;
+    private readonly SafeHandle _handle;
     private readonly EpollThread _thread;
     private int _readState;
     private int _writeState;
@@ -48,14 +48,14 @@ internal sealed unsafe class EpollSocket : IValueTaskSource<int>
     private ManualResetValueTaskSourceCore<int> _receive;
     private SendOperation? _send;
 
-    private EpollSocket(Socket socket, EpollThread thread)
+    private EpollSocket(SafeHandle handle, EpollThread thread)
     {
-        _socket = socket;
+        _handle = handle;
         _thread = thread;
     }
 
-    /// <summary>The socket served.</summary>
-    public Socket Socket => _socket;
+    /// <summary>The descriptor of the socket served.</summary>
+    public SafeHandle Handle => _handle;
 
     /// <summary>The I/O thread that serves the socket.</summary>
     public EpollThread Thread => _thread;
@@ -68,7 +68,7 @@ internal sealed unsafe class EpollSocket : IValueTaskSource<int>
     /// when an operation first has to wait: a short connection whose request is there on accept and whose peer's FIN comes
     /// before the drain looks never does, and costs no epoll call at all.
     /// </summary>
-    public static EpollSocket Create(Socket socket, EpollEngine engine) => new(socket, engine.NextThread());
+    public static EpollSocket Create(SafeHandle socket, EpollEngine engine) => new(socket, engine.NextThread());
 
     /// <summary>
     /// Receives into <paramref name="buffer"/>: the bytes received, 0 at the peer's FIN. An empty buffer waits until the
@@ -337,7 +337,7 @@ internal sealed unsafe class EpollSocket : IValueTaskSource<int>
     {
         try
         {
-            return EpollNative.Receive(_socket.SafeHandle, buffer, length, flags, out error);
+            return EpollNative.Receive(_handle, buffer, length, flags, out error);
         }
         catch (ObjectDisposedException)
         {
@@ -396,7 +396,7 @@ internal sealed unsafe class EpollSocket : IValueTaskSource<int>
     {
         fixed (byte* pointer = segment.Span)
         {
-            return EpollNative.Send(_socket.SafeHandle, pointer, segment.Length, out error);
+            return EpollNative.Send(_handle, pointer, segment.Length, out error);
         }
     }
 
@@ -424,7 +424,7 @@ internal sealed unsafe class EpollSocket : IValueTaskSource<int>
                 }
             }
 
-            return EpollNative.SendGather(_socket.SafeHandle, vectors, count, out error);
+            return EpollNative.SendGather(_handle, vectors, count, out error);
         }
         finally
         {

@@ -123,7 +123,7 @@ internal sealed unsafe class EpollThread
         SocketError error;
         try
         {
-            error = EpollNative.Register(_epoll, socket.Socket.SafeHandle, token);
+            error = EpollNative.Register(_epoll, socket.Handle, token);
         }
         catch (ObjectDisposedException)
         {
